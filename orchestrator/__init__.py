@@ -1,0 +1,1 @@
+"""The `orchestrate` command: trials, sweeps and their tracking."""

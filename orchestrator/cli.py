@@ -1,0 +1,40 @@
+"""Entry point of the `orchestrate` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from trainer.config import ConfigError
+from trainer.data import DatasetError
+
+from . import trial_command
+from .specs import SpecError
+
+USER_ERRORS = (ConfigError, DatasetError, SpecError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrate",
+        description="Sweeps of auto-encoding GANs (alpha-GAN, DCGAN, WGAN-GP, AGE).")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    trial_command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except USER_ERRORS as err:
+        print(f"orchestrate {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"orchestrate {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

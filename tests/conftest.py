@@ -1,0 +1,39 @@
+"""Shared fixtures: the real MNIST test set beside the repository, small configurations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trainer import TrialConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ALPHAGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: holds mnist/ with the official MNIST test set."""
+    if not (SHARED_DATA / "mnist").is_dir():
+        message = (f"the shared MNIST data is not at {SHARED_DATA}/mnist; set "
+                   "ALPHAGAN_SHARED_DATA to the folder holding mnist/")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Dataset caches go to a temporary folder, never to the user's home."""
+    monkeypatch.setenv("ALPHAGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def tiny_config(model: str = "alphagan", **overrides) -> TrialConfig:
+    """A configuration small enough for unit tests: narrow networks, small batches."""
+    values = dict(model=model, dataset="synthetic", device="cpu", width=0.125, batch_size=16,
+                  latent_dim=8, max_iter=20, report_every=5)
+    values.update(overrides)
+    return TrialConfig(**values)

@@ -1,0 +1,61 @@
+import pytest
+
+from trainer import ConfigError, TrialConfig
+from trainer.config import MODEL_DEFAULTS, parse_overrides
+
+
+def test_model_defaults_fill_unset_fields():
+    cfg = TrialConfig(model="alphagan", dataset="colormnist")
+    assert cfg.lr_discriminator == MODEL_DEFAULTS["alphagan"]["lr_discriminator"] == 5e-4
+    assert cfg.generator_updates == 2
+    assert cfg.max_iter == 100_000                          # Appendix H: ColorMNIST 100k
+    assert TrialConfig(dataset="celeba").max_iter == 200_000
+    assert TrialConfig(model="wgangp").critic_iters == 5 and TrialConfig(model="wgangp").gp_weight == 10
+    assert cfg.adam_beta1 == 0.5 and cfg.adam_beta2 == 0.9 and cfg.batch_size == 64
+    assert cfg.disc_real_weight == 1.0                      # eq 15 by default
+    assert cfg.checkpoint_every == cfg.report_every
+
+
+def test_explicit_values_win_over_defaults():
+    cfg = TrialConfig(model="dcgan", lr_generator=3e-4, generator_updates=1)
+    assert cfg.lr_generator == 3e-4 and cfg.generator_updates == 1
+
+
+def test_unknown_key_names_the_key_and_suggests():
+    with pytest.raises(ConfigError, match=r"unknown hyperparameter 'lr_gen'.*did you mean 'lr_generator'"):
+        TrialConfig.from_dict({"lr_gen": 1e-4}, source="spec.yaml")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"model": "vae"}, "model: unknown model 'vae'"),
+    ({"dataset": "mnist"}, "dataset: unknown dataset 'mnist'"),
+    ({"latent_dim": 0}, "latent_dim: must be a positive integer"),
+    ({"lr_generator": -1}, "lr_generator: must be a non-negative number"),
+    ({"lr_discriminator": 0}, "lr_discriminator: must be greater than 0"),
+    ({"batch_size": "many"}, "batch_size must be an integer"),
+    ({"dcgan_dropout": 1.5}, "dcgan_dropout: must be in"),
+    ({"device": "tpu"}, "device: 'tpu' is not one of"),
+])
+def test_bad_values_fail_with_one_clear_line(values, message):
+    with pytest.raises(ConfigError) as err:
+        TrialConfig.from_dict(values, source="spec.yaml")
+    text = str(err.value)
+    assert message in text and text.startswith("spec.yaml: ") and "\n" not in text
+
+
+def test_yaml_spellings_are_coerced():
+    cfg = TrialConfig.from_dict({"lr_generator": "1e-4", "latent_dim": "10", "max_iter": 1e3})
+    assert cfg.lr_generator == 1e-4 and cfg.latent_dim == 10 and cfg.max_iter == 1000
+
+
+def test_parse_overrides():
+    values = parse_overrides(["lr_generator=5e-4", "model=dcgan", "max_iter=10"])
+    assert values["model"] == "dcgan" and values["max_iter"] == 10
+    assert TrialConfig.from_dict(values).lr_generator == 5e-4     # YAML reads 5e-4 as text
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["lr_generator"])
+
+
+def test_hyperparameters_exclude_run_settings():
+    hp = TrialConfig().hyperparameters()
+    assert "device" not in hp and "report_every" not in hp and "lr_generator" in hp

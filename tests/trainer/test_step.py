@@ -1,0 +1,141 @@
+"""algo.step(x) performs exactly the paper's update schedule on exactly the losses of
+algo.losses: compared with the obvious implementation (tests/trainer/reference.py), which
+recomputes every loss with plain backward() and steps one optimizer per update."""
+
+import copy
+
+import pytest
+import torch
+
+from trainer import build_algorithm
+from trainer.data import load_dataset, to_float
+
+from ..conftest import tiny_config
+from . import reference
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return to_float(load_dataset("synthetic", log=lambda m: None).train[:80])
+
+
+def clone(algo):
+    nets = copy.deepcopy(algo.nets)
+    optimizers = {}
+    for name, net in nets.items():
+        opt = torch.optim.Adam(net.parameters(), lr=algo.learning_rate(name), betas=(0.5, 0.9))
+        opt.load_state_dict(algo.optimizers[name].state_dict())
+        optimizers[name] = opt
+    return nets, optimizers
+
+
+def rng_copy(algo):
+    return torch.Generator().set_state(algo.rng.get_state())
+
+
+def assert_same_parameters(algo, nets):
+    for name, net in algo.nets.items():
+        for (pname, got), want in zip(net.named_parameters(), nets[name].parameters()):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10, msg=f"{name}.{pname}")
+
+
+def assert_all_changed(algo, before):
+    for name, net in algo.nets.items():
+        moved = any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[name].parameters()))
+        assert moved, f"{name} was not updated"
+
+
+def run_steps(algo, batches, reference_step, steps=2):
+    nets, optimizers = clone(algo)
+    initial = copy.deepcopy(algo.nets)
+    for x in batches[:steps]:
+        rng = rng_copy(algo)
+        out = algo.step(x.double())
+        reference_step(nets, optimizers, x.double(), rng)
+        assert all(isinstance(v, float) for v in out.values())
+    assert_same_parameters(algo, nets)
+    assert_all_changed(algo, initial)
+
+
+def test_alphagan_step_is_algorithm_1(float64, images):
+    cfg = tiny_config("alphagan", recon_weight_encoder=5.0, recon_weight_generator=50.0)
+    algo = build_algorithm(cfg)
+    count = {"encoder": 0, "generator": 0}
+
+    def ref_step(nets, opts, x, rng):
+        z = torch.randn(len(x), cfg.latent_dim, generator=rng)
+        for _ in range(2):                              # E and G twice, fresh losses
+            for name in ("encoder", "generator"):
+                reference.update(nets, opts, name, reference.alphagan(nets, x, z, cfg)[name])
+                count[name] += 1
+        reference.update(nets, opts, "discriminator", reference.alphagan(nets, x, z, cfg)["discriminator"])
+        reference.update(nets, opts, "code_discriminator",
+                         reference.alphagan(nets, x, z, cfg)["code_discriminator"])
+
+    run_steps(algo, images.split(cfg.batch_size), ref_step)
+    assert count == {"encoder": 4, "generator": 4}
+
+
+def test_dcgan_step_updates_generator_twice_per_discriminator_update(float64, images):
+    cfg = tiny_config("dcgan", dcgan_dropout=0.0)      # dropout masks would differ between the two
+    algo = build_algorithm(cfg)
+
+    def ref_step(nets, opts, x, rng):
+        z = torch.randn(len(x), cfg.latent_dim, generator=rng)
+        reference.update(nets, opts, "discriminator", reference.dcgan(nets, x, z, cfg)["discriminator"])
+        for _ in range(2):
+            reference.update(nets, opts, "generator", reference.dcgan(nets, x, z, cfg)["generator"])
+
+    run_steps(algo, images.split(cfg.batch_size), ref_step)
+
+
+def test_wgangp_step_has_five_critic_updates_on_separate_batches(float64, images):
+    cfg = tiny_config("wgangp")
+    algo = build_algorithm(cfg)
+    assert algo.real_batches_per_step == 5
+
+    def ref_step(nets, opts, x, rng):
+        for x_real in x.split(cfg.batch_size):
+            z = torch.randn(len(x_real), cfg.latent_dim, generator=rng)
+            eps = torch.rand(len(x_real), 1, 1, 1, generator=rng)
+            reference.update(nets, opts, "discriminator",
+                             reference.wgangp(nets, x_real, z, eps, cfg)["discriminator"])
+        z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=rng)
+        reference.update(nets, opts, "generator", -nets["discriminator"](nets["generator"](z)).mean())
+
+    run_steps(algo, [images[:5 * cfg.batch_size]], ref_step, steps=1)
+
+
+def test_age_step_updates_generator_twice_per_encoder_update(float64, images):
+    cfg = tiny_config("age")
+    algo = build_algorithm(cfg)
+
+    def ref_step(nets, opts, x, rng):
+        z = torch.randn(len(x), cfg.latent_dim, generator=rng)
+        z = z / z.norm(dim=1, keepdim=True)
+        reference.update(nets, opts, "encoder", reference.age(nets, x, z, cfg)["encoder"])
+        for _ in range(2):
+            reference.update(nets, opts, "generator", reference.age(nets, x, z, cfg)["generator"])
+
+    run_steps(algo, images.split(cfg.batch_size), ref_step)
+
+
+@pytest.mark.parametrize("model", ["alphagan", "dcgan", "wgangp", "age"])
+def test_same_seed_same_networks_and_steps(model, images):
+    cfg = tiny_config(model)
+    a, b = build_algorithm(cfg), build_algorithm(cfg)
+    x = images[:cfg.batch_size * a.real_batches_per_step]
+    torch.manual_seed(1)
+    out_a = a.step(x)
+    torch.manual_seed(1)
+    assert b.step(x) == out_a
+    other = build_algorithm(tiny_config(model, seed=1))
+    assert not torch.equal(next(other.nets["generator"].parameters()), next(a.nets["generator"].parameters()))

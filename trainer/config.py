@@ -1,0 +1,196 @@
+"""TrialConfig: every hyperparameter and run setting of one trial, validated.
+
+Hyperparameter names are the project's public vocabulary (YAML specs, MLflow params):
+see DESIGN.md. Fields left at ``None`` take the model's default from ``MODEL_DEFAULTS``
+(the middle of the paper's sweeps, Table 2 and Appendix H.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+MODELS = ("alphagan", "dcgan", "wgangp", "age")
+DATASETS = ("colormnist", "cifar10", "celeba", "digits", "synthetic")
+
+
+class ConfigError(ValueError):
+    """A bad hyperparameter or setting; the message says what is wrong and how to fix it."""
+
+
+# Per-model defaults for fields left at None.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "alphagan": dict(lr_generator=1e-4, lr_discriminator=5e-4, lr_code_discriminator=5e-4,
+                     recon_weight_encoder=10.0, recon_weight_generator=10.0, generator_updates=2),
+    "dcgan": dict(lr_generator=2e-4, lr_discriminator=2e-4, generator_updates=2),
+    "wgangp": dict(lr_generator=2e-4, lr_discriminator=2e-4, generator_updates=1),
+    "age": dict(lr_generator=2e-4, age_recon_weight_x=1000.0, age_recon_weight_z=10.0,
+                generator_updates=2),
+}
+
+# Paper iteration counts (Appendix H): ColorMNIST 100k, CelebA and CIFAR-10 200k.
+DATASET_MAX_ITER = {"colormnist": 100_000, "cifar10": 200_000, "celeba": 200_000,
+                    "digits": 20_000, "synthetic": 1_000}
+
+
+@dataclass
+class TrialConfig:
+    # --- what is trained
+    model: str = "alphagan"
+    dataset: str = "colormnist"
+    latent_dim: int = 50
+    batch_size: int = 64
+    max_iter: int | None = None
+    seed: int = 0
+    # --- optimisation (Adam, betas (0.5, 0.9), fixed learning rate)
+    lr_generator: float | None = None          # generator and encoder
+    lr_discriminator: float | None = None
+    lr_code_discriminator: float | None = None
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.9
+    # --- loss weights and update schedule
+    recon_weight_encoder: float | None = None   # lambda in eq 11
+    recon_weight_generator: float | None = None  # lambda in eq 13
+    adv_weight_generator: float = 1.0
+    adv_weight_encoder: float = 1.0
+    disc_real_weight: float = 1.0               # 1: eq 15 (default), 2: eq 14
+    generator_updates: int | None = None        # G (and E) updates per D update
+    critic_iters: int = 5                       # WGAN-GP critic updates per G update
+    gp_weight: float = 10.0
+    age_recon_weight_x: float | None = None     # AGE encoder L1 image reconstruction
+    age_recon_weight_z: float | None = None     # AGE generator cosine code reconstruction
+    dcgan_dropout: float = 0.2                  # Table 3: keep probability 0.8 (DCGAN only)
+    # --- networks and data
+    width: float = 1.0                          # channel multiplier, < 1 for small runs
+    data_root: str | None = None
+    # --- run settings (not hyperparameters; do not change results except `device`)
+    device: str = "auto"
+    report_every: int = 500
+    checkpoint_every: int | None = None         # default: at every report
+    sample_count: int = 64
+
+    def __post_init__(self) -> None:
+        self._validate_choices()
+        for key, value in MODEL_DEFAULTS[self.model].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.max_iter is None:
+            self.max_iter = DATASET_MAX_ITER[self.dataset]
+        if self.checkpoint_every is None:
+            self.checkpoint_every = self.report_every
+        self._validate_values()
+
+    # ------------------------------------------------------------------ validation
+    def _validate_choices(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"model: unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+
+    def _validate_values(self) -> None:
+        positive_ints = ("latent_dim", "batch_size", "max_iter", "critic_iters", "generator_updates",
+                         "report_every", "checkpoint_every", "sample_count")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
+        non_negative = ("lr_generator", "lr_discriminator", "lr_code_discriminator",
+                        "recon_weight_encoder", "recon_weight_generator", "adv_weight_generator",
+                        "adv_weight_encoder", "disc_real_weight", "gp_weight",
+                        "age_recon_weight_x", "age_recon_weight_z", "width")
+        for name in non_negative:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name}: must be a non-negative number, got {value!r}")
+        for name in ("lr_generator", "lr_discriminator", "width"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}: must be greater than 0, got {value!r}")
+        if not 0.0 <= self.dcgan_dropout < 1.0:
+            raise ConfigError(f"dcgan_dropout: must be in [0, 1), got {self.dcgan_dropout!r}")
+        if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
+            raise ConfigError("adam_beta1, adam_beta2: must be in [0, 1)")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size: must be at least 2 (batch norm and the batch KL need it)")
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
+                or self.device == "mps"):
+            raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+
+    # ------------------------------------------------------------------ conversion
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> "TrialConfig":
+        """Build from a mapping, rejecting unknown keys with a did-you-mean hint."""
+        names = cls.field_names()
+        for key in values:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{source}: unknown hyperparameter {key!r}{hint}; "
+                                  f"valid names: {', '.join(names)}")
+        coerced = {key: _coerce(key, value, source) for key, value in values.items()}
+        try:
+            return cls(**coerced)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The fields that define the trial's result (run settings left out)."""
+        run_settings = {"device", "report_every", "checkpoint_every", "sample_count", "data_root"}
+        return {k: v for k, v in self.to_dict().items() if k not in run_settings}
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrialConfig)}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Accept YAML/CLI spellings: '1e-4' -> float, '64' -> int, with a clear error otherwise."""
+    kind = str(_FIELD_TYPES[key])
+    if value is None:
+        return None
+    try:
+        if kind.startswith("int") and not isinstance(value, bool):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return int(value) if isinstance(value, str) else value
+        if kind.startswith("float") and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+    except ValueError:
+        expected = "an integer" if kind.startswith("int") else "a number"
+        raise ConfigError(f"{source}: {key} must be {expected}, got {value!r}") from None
+    return value
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``--set key=value`` pairs; values are read as YAML scalars (1e-4, 64, true)."""
+    import yaml
+
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected key=value, e.g. --set lr_generator=1e-4")
+        key, raw = pair.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        result[key.strip()] = value
+    return result
+
+
+__all__ = ["TrialConfig", "ConfigError", "MODELS", "DATASETS", "MODEL_DEFAULTS", "parse_overrides"]

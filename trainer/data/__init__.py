@@ -1,0 +1,34 @@
+"""Datasets: loaded once into memory as uint8 tensors, sampled on the training device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .dataset import DatasetError, ImageDataset, to_float, to_uint8
+from .sampler import BatchSampler
+
+
+def load_dataset(name: str, data_root: str | Path | None = None,
+                 log: Callable[[str], None] = print) -> ImageDataset:
+    """The train / validation / test splits of dataset ``name``."""
+    if name == "colormnist":
+        from .colormnist import load_colormnist
+        return load_colormnist(data_root, log)
+    if name == "digits":
+        from .colormnist import load_digits_dataset
+        return load_digits_dataset(log)
+    if name == "cifar10":
+        from .cifar10 import load_cifar10
+        return load_cifar10(data_root, log)
+    if name == "celeba":
+        from .celeba import load_celeba
+        return load_celeba(data_root, log)
+    if name == "synthetic":
+        from .synthetic import load_synthetic
+        return load_synthetic(log)
+    raise DatasetError(f"unknown dataset {name!r}; choose colormnist, digits, cifar10, celeba "
+                       "or synthetic")
+
+
+__all__ = ["load_dataset", "ImageDataset", "DatasetError", "BatchSampler", "to_float", "to_uint8"]

@@ -1,0 +1,96 @@
+"""CelebA from torchvision's layout: ``<root>/celeba/img_align_celeba/*.jpg`` and
+``list_eval_partition.txt``. Faces are centre-cropped to 108x108 and resized to 64x64 once,
+then cached as uint8 in a cache folder (never in the data root, which may be read-only)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.io import ImageReadMode, decode_image, read_file
+
+from .dataset import DatasetError, ImageDataset
+
+CROP, SIZE = 108, 64
+PARTITIONS = {"0": "train", "1": "val", "2": "test"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ALPHAGAN_CACHE", Path.home() / ".cache" / "alphagan-sweeps"))
+
+
+def _preprocess(path: Path) -> torch.Tensor:
+    try:
+        image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    except RuntimeError as err:
+        raise DatasetError(f"cannot decode {path}: {err}") from None
+    _, h, w = image.shape
+    crop = min(CROP, h, w)
+    top, left = (h - crop) // 2, (w - crop) // 2
+    face = image[:, top:top + crop, left:left + crop].float().unsqueeze(0)
+    face = F.interpolate(face, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
+    return face.squeeze(0).round().clamp(0, 255).to(torch.uint8)
+
+
+def _read_partitions(folder: Path, names: list[str]) -> dict[str, list[str]]:
+    partition_file = folder / "list_eval_partition.txt"
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    if partition_file.is_file():
+        for line in partition_file.read_text().split("\n"):
+            parts = line.split()
+            if len(parts) == 2 and parts[1] in PARTITIONS and parts[0] in names:
+                splits[PARTITIONS[parts[1]]].append(parts[0])
+    else:   # the official partition is 80 / 10 / 10 in file order
+        a, b = int(len(names) * 0.8), int(len(names) * 0.9)
+        splits = {"train": names[:a], "val": names[a:b], "test": names[b:]}
+    return splits
+
+
+def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) -> ImageDataset:
+    hint = ("put CelebA in torchvision's layout, DIR/celeba/img_align_celeba/*.jpg (and "
+            "DIR/celeba/list_eval_partition.txt), and pass --data-root DIR")
+    if data_root is None:
+        raise DatasetError(f"celeba needs its files: {hint}")
+    folder = Path(data_root) / "celeba"
+    images_dir = folder / "img_align_celeba"
+    if not images_dir.is_dir():
+        raise DatasetError(f"CelebA not found: {images_dir} does not exist; {hint}")
+    names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not names:
+        raise DatasetError(f"CelebA folder {images_dir} holds no images; {hint}")
+    splits = _read_partitions(folder, names)
+    if not all(splits.values()):
+        raise DatasetError(f"CelebA in {folder}: a split is empty ({', '.join(f'{k}: {len(v)}' for k, v in splits.items())}); "
+                           "check list_eval_partition.txt against img_align_celeba/")
+    key = hashlib.sha256(("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
+                          + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]
+    cached = cache_dir() / f"celeba{SIZE}-{key}.pt"
+    if cached.is_file():
+        tensors = torch.load(cached)
+        log(f"celeba: {len(names):,} faces from the cache {cached}")
+    else:
+        tensors = {}
+        log(f"celeba: decoding {len(names):,} faces from {images_dir} (crop {CROP}, resize {SIZE}); "
+            f"cached in {cached} for next time")
+        from tqdm import tqdm
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for split, files in splits.items():
+                bar = tqdm(total=len(files), desc=f"celeba {split}", unit="img", disable=not progress)
+                faces = []
+                for face in pool.map(_preprocess, (images_dir / f for f in files)):
+                    faces.append(face)
+                    bar.update()
+                bar.close()
+                tensors[split] = torch.stack(faces)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        torch.save(tensors, tmp)
+        os.replace(tmp, cached)
+    note = (f"celeba: {images_dir}: {len(tensors['train']):,} / {len(tensors['val']):,} / "
+            f"{len(tensors['test']):,} faces for train / validation / test, {SIZE}x{SIZE}")
+    return ImageDataset("celeba", tensors["train"], tensors["val"], tensors["test"], note=note)

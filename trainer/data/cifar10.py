@@ -1,0 +1,51 @@
+"""CIFAR-10 from torchvision's layout: ``<root>/cifar-10-batches-py/`` (python pickles)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import DatasetError, ImageDataset
+
+TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
+VAL_SIZE = 5_000
+
+
+def _read_batch(path: Path) -> np.ndarray:
+    try:
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+    except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as err:
+        raise DatasetError(f"{path} is not a CIFAR-10 python batch ({err!s}); replace it with "
+                           "the file from cifar-10-python.tar.gz") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(f"{path}: expected rows of 3072 bytes, got shape {data.shape}")
+    return data.reshape(-1, 3, 32, 32)
+
+
+def load_cifar10(data_root: str | Path | None, log=print) -> ImageDataset:
+    hint = ("put the extracted cifar-10-python.tar.gz (folder cifar-10-batches-py/ with "
+            "data_batch_1..5 and test_batch) in DIR and pass --data-root DIR")
+    if data_root is None:
+        raise DatasetError(f"cifar10 needs its files: {hint}")
+    root = Path(data_root)
+    folder = next((d for d in (root / "cifar-10-batches-py", root / "cifar10" / "cifar-10-batches-py")
+                   if d.is_dir()), None)
+    if folder is None:
+        raise DatasetError(f"CIFAR-10 not found under {root}: {hint}")
+    missing = [name for name in TRAIN_FILES + ["test_batch"] if not (folder / name).is_file()]
+    if missing:
+        raise DatasetError(f"CIFAR-10 in {folder} is incomplete: missing {', '.join(missing)}")
+    train = np.concatenate([_read_batch(folder / name) for name in TRAIN_FILES])
+    test = _read_batch(folder / "test_batch")
+    order = np.random.default_rng(0).permutation(len(train))
+    val_idx, train_idx = order[:VAL_SIZE], order[VAL_SIZE:]
+    note = (f"cifar10: {folder}: {len(train_idx):,} train / {len(val_idx):,} validation images "
+            f"from the training batches, {len(test):,} test")
+    log(note)
+    return ImageDataset("cifar10", torch.from_numpy(train[train_idx]), torch.from_numpy(train[val_idx]),
+                        torch.from_numpy(test), note=note)

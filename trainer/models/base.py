@@ -1,0 +1,124 @@
+"""What every model shares: its networks, one Adam optimizer per network, the prior, and the
+rule that each network is updated with the gradient of its own loss only."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..config import TrialConfig
+from ..networks import DATASET_ARCHITECTURE
+
+
+class Algorithm:
+    """Base class. Subclasses build ``self.nets`` and implement ``losses`` and ``step_tensors``.
+
+    Loss keys equal network names: network ``name`` minimizes ``losses(x, z)[name]``.
+    All randomness of a step (prior samples, interpolation weights) is drawn from ``self.rng``,
+    a generator on the training device that is saved in checkpoints.
+    """
+
+    name = "base"
+    #: real batches consumed by one ``step`` (WGAN-GP: one per critic update)
+    real_batches_per_step = 1
+    has_encoder = False
+
+    def __init__(self, cfg: TrialConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.arch = DATASET_ARCHITECTURE[cfg.dataset]
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.rng = torch.Generator(device=device)
+        self.rng.manual_seed(cfg.seed)
+
+    # ------------------------------------------------------------------ construction
+    def _finish_build(self) -> None:
+        """Move networks to the device and give each its Adam optimizer (betas 0.5, 0.9)."""
+        for name, net in self.nets.items():
+            net.to(self.device).train()
+            self.optimizers[name] = torch.optim.Adam(
+                net.parameters(), lr=self.learning_rate(name),
+                betas=(self.cfg.adam_beta1, self.cfg.adam_beta2))
+
+    def learning_rate(self, net_name: str) -> float:
+        if net_name in ("generator", "encoder"):
+            return self.cfg.lr_generator
+        if net_name == "code_discriminator":
+            return self.cfg.lr_code_discriminator
+        return self.cfg.lr_discriminator
+
+    # ------------------------------------------------------------------ the algorithm
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ p(z): standard normal (Appendix H.3)."""
+        return torch.randn(n, self.cfg.latent_dim, device=self.device,
+                           generator=generator if generator is not None else self.rng)
+
+    def losses(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def step_tensors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One iteration of the model's update schedule; returns detached 0-dim loss tensors
+        (no host synchronisation)."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor) -> dict[str, float]:
+        return {key: float(value) for key, value in self.step_tensors(x).items()}
+
+    def update(self, net_name: str, loss: torch.Tensor) -> None:
+        """One Adam step of ``net_name`` on the gradient of ``loss`` w.r.t. its parameters only."""
+        params = [p for p in self.nets[net_name].parameters()]
+        grads = torch.autograd.grad(loss, params)
+        for p, g in zip(params, grads):
+            p.grad = g
+        self.optimizers[net_name].step()
+
+    # ------------------------------------------------------------------ inference
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (batch norm running statistics) and no grad; restores the previous modes."""
+        modes = {name: net.training for name, net in self.nets.items()}
+        try:
+            for net in self.nets.values():
+                net.eval()
+            with torch.no_grad():
+                yield
+        finally:
+            for name, net in self.nets.items():
+                net.train(modes[name])
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        with self.evaluating():
+            return self.nets["generator"](z.to(self.device))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_encoder:
+            raise TypeError(f"{self.name} has no encoder")
+        with self.evaluating():
+            return self.nets["encoder"](x.to(self.device))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generate(self.encode(x))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "nets": {name: net.state_dict() for name, net in self.nets.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": self.rng.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, net in self.nets.items():
+            net.load_state_dict(state["nets"][name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.rng.set_state(state["rng"])
+
+
+def l1_reconstruction(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
+    """||x - x_rec||_1 as the mean absolute error over pixels and batch."""
+    return (x - x_rec).abs().mean()
