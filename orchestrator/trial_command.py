@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from trainer import TrialConfig, train
+from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
 
 from .specs import build_config
@@ -48,12 +48,16 @@ def run(args: argparse.Namespace) -> int:
     if args.device is not None:
         overrides["device"] = args.device
     cfg = build_config(args.spec, overrides)
+    notes: list[str] = []
+    data = load_dataset(cfg.dataset, cfg.data_root, log=notes.append)   # data errors come first
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {cfg.resolved_device()}, "
           f"output in {out}/", file=sys.stderr)
-    result = train(cfg, checkpoint_dir=out, progress=not args.no_progress)
+    result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
     print(f"{result.status}: {result.message}", file=sys.stderr)
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)

@@ -113,6 +113,7 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
           sample_dir: str | Path | None = None, progress: bool = False,
           log: Callable[[str], None] = _log_stderr,
           should_stop: Callable[[], bool] | None = None,
+          evaluate: Callable[[Report], dict[str, float]] | None = None,
           extra_state: tuple[Callable[[], Any], Callable[[Any], None]] | None = None) -> TrialResult:
     """Train one trial to ``cfg.max_iter`` iterations, resuming from ``checkpoint_dir``.
 
@@ -120,6 +121,8 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
     Checkpoints (every ``cfg.checkpoint_every`` iterations, at the end and on interruption) hold
     everything needed to continue bit-identically on CPU. Sample grids (and reconstruction grids
     for models with an encoder) go to ``sample_dir`` (default ``checkpoint_dir/samples``).
+    ``evaluate`` runs at every report before the checkpoint is written; the metrics it returns
+    join the report's (e.g. an independent critic advanced against the current generator).
     ``extra_state`` = (get, set) lets a caller keep its own state in the same checkpoint.
     A non-finite loss ends the trial with status ``diverged``; the last good checkpoint is kept.
     """
@@ -223,6 +226,8 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
                 metrics["iterations_per_second"] = interval.count / max(elapsed, 1e-9)
                 interval = _Interval()
                 images = save_images(iteration)
+                if evaluate is not None:
+                    metrics.update(evaluate(Report(iteration, dict(metrics), images, None, algo)))
                 path = None
                 if at_end or iteration % cfg.checkpoint_every == 0 or stop[0]:
                     path = save_checkpoint(iteration)

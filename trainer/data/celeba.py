@@ -9,9 +9,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image, read_file
+from PIL import Image, UnidentifiedImageError
 
 from .dataset import DatasetError, ImageDataset
 
@@ -24,16 +24,17 @@ def cache_dir() -> Path:
 
 
 def _preprocess(path: Path) -> torch.Tensor:
+    """Centre crop CROP x CROP (or the largest square that fits), resize to SIZE x SIZE."""
     try:
-        image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-    except RuntimeError as err:
-        raise DatasetError(f"cannot decode {path}: {err}") from None
-    _, h, w = image.shape
-    crop = min(CROP, h, w)
-    top, left = (h - crop) // 2, (w - crop) // 2
-    face = image[:, top:top + crop, left:left + crop].float().unsqueeze(0)
-    face = F.interpolate(face, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return face.squeeze(0).round().clamp(0, 255).to(torch.uint8)
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            crop = min(CROP, w, h)
+            left, top = (w - crop) // 2, (h - crop) // 2
+            face = image.crop((left, top, left + crop, top + crop)).resize((SIZE, SIZE), Image.BILINEAR)
+    except (OSError, UnidentifiedImageError) as err:
+        raise DatasetError(f"cannot decode {path}: {err}; replace or remove that file") from None
+    return torch.from_numpy(np.asarray(face, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
 def _read_partitions(folder: Path, names: list[str]) -> dict[str, list[str]]:

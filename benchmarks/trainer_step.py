@@ -1,0 +1,102 @@
+"""Iterations per second of each model's training step on the paper's ColorMNIST networks at
+batch 64, next to a plain eager implementation of the same algorithm (benchmarks/plain_eager.py),
+and the share of step time spent sampling data. Prints a Markdown table and writes it, with the
+machine it ran on, to docs/benchmarks.md.
+
+    python benchmarks/trainer_step.py [--iters 10] [--device cpu] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from plain_eager import make_plain_step  # noqa: E402
+
+from trainer import TrialConfig, build_algorithm, load_dataset  # noqa: E402
+from trainer.data import BatchSampler  # noqa: E402
+
+MODELS = ["alphagan", "dcgan", "wgangp", "age"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
+
+
+def iterations_per_second(step, batches, iters, device) -> float:
+    for x in batches[:2]:                          # warm-up
+        step(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for x in batches[2:2 + iters]:
+        step(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return iters / (time.perf_counter() - start)
+
+
+def bench_model(model, data, iters, device):
+    cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50)
+    ours = build_algorithm(cfg)
+    plain = build_algorithm(cfg)
+    sampler = BatchSampler(data.train, cfg.batch_size, seed=0, device=device)
+    batches = [sampler.next(ours.real_batches_per_step) for _ in range(iters + 2)]
+    ours_rate = iterations_per_second(ours.step_tensors, batches, iters, device)
+    plain_rate = iterations_per_second(make_plain_step(plain), batches, iters, device)
+    start = time.perf_counter()
+    for _ in range(200):
+        sampler.next(ours.real_batches_per_step)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    sample_time = (time.perf_counter() - start) / 200
+    share = sample_time / (sample_time + 1 / ours_rate)
+    return ours_rate, plain_rate, share
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    data = load_dataset("digits", log=lambda m: None)      # same 28x28x3 shape as ColorMNIST
+    rows = ["| model | trainer it/s | plain eager it/s | speed-up | data sampling share |",
+            "|---|---:|---:|---:|---:|"]
+    for model in MODELS:
+        ours, plain, share = bench_model(model, data, args.iters, device)
+        rows.append(f"| {model} | {ours:.2f} | {plain:.2f} | {ours / plain:.2f}x | {100 * share:.2f} % |")
+        print(rows[-1], flush=True)
+    table = "\n".join(rows)
+    header = (f"ColorMNIST networks (Tables 3-4, width 1, latent 50), batch 64, {args.iters} timed "
+              f"iterations after 2 warm-up, on {device}: {machine()}.")
+    print(f"\n{header}\n\n{table}")
+    if not args.no_write:
+        path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+        path.write_text("# Benchmarks\n\nWritten by `make bench` (`benchmarks/trainer_step.py`).\n\n"
+                        f"## Trainer step\n\n{header}\n\n{table}\n\nOne α-GAN iteration is two encoder "
+                        "and two generator updates, one discriminator and one code-discriminator update; "
+                        "WGAN-GP's is five critic updates and one generator update.\n")
+        print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""`orchestrate trial` as a user runs it: a real process, real files, Ctrl-C, reruns."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from trainer import TrialConfig
+
+TINY = dict(model="alphagan", dataset="synthetic", device="cpu", width=0.125, batch_size=16,
+            latent_dim=8, report_every=5)
+
+
+def orchestrate(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def spec(tmp_path, **values):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "trial": {**TINY, **values}}))
+    return path
+
+
+def test_help_documents_every_option():
+    out = orchestrate("trial", "--help")
+    assert out.returncode == 0
+    for option in ("--set", "--data-root", "--out", "--device", "--no-progress"):
+        assert option in out.stdout
+    for name in TrialConfig.field_names():
+        assert name in out.stdout
+
+
+def test_trial_writes_checkpoint_grids_and_is_not_rerun(tmp_path):
+    out_dir = tmp_path / "out"
+    first = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--out", out_dir)
+    assert first.returncode == 0, first.stderr
+    assert "finished: finished 10 iterations" in first.stderr
+    assert (out_dir / "checkpoint.pt").is_file()
+    assert json.loads((out_dir / "status.json").read_text())["status"] == "finished"
+    assert yaml.safe_load((out_dir / "config.yaml").read_text())["seed"] == 3
+    assert {p.name for p in (out_dir / "samples").iterdir()} == {
+        "samples_0000005.png", "samples_0000010.png",
+        "reconstructions_0000005.png", "reconstructions_0000010.png"}
+    again = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--out", out_dir)
+    assert again.returncode == 0 and "already finished" in again.stderr
+
+
+def error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unknown_hyperparameter_is_one_clear_line(tmp_path):
+    line = error_line(orchestrate("trial", spec(tmp_path), "--set", "lr_gen=1e-4", "--out", tmp_path / "o"))
+    assert line.startswith("orchestrate trial: error: ")
+    assert "unknown hyperparameter 'lr_gen' (did you mean 'lr_generator'?)" in line
+    assert not (tmp_path / "o" / "checkpoint.pt").exists()
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trial:\n  model: alphagan\n  latent_dim: [10\n")
+    line = error_line(orchestrate("trial", bad, "--out", tmp_path / "o"))
+    assert str(bad) in line and "invalid YAML" in line
+
+
+def test_bad_value_names_the_field(tmp_path):
+    line = error_line(orchestrate("trial", spec(tmp_path, latent_dim=-3), "--out", tmp_path / "o"))
+    assert "latent_dim: must be a positive integer, got -3" in line and "spec.yaml" in line
+
+
+def test_missing_dataset_says_where_to_put_it(tmp_path):
+    line = error_line(orchestrate("trial", "--set", "dataset=colormnist", "--data-root", tmp_path,
+                                  "--out", tmp_path / "o"))
+    assert "MNIST not found under" in line and str(tmp_path / "mnist") in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+    out_dir = tmp_path / "out"
+    args = [sys.executable, "-m", "orchestrator.cli", "trial", str(spec(tmp_path, max_iter=200)),
+            "--out", str(out_dir), "--no-progress"]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out_dir / "samples" / "samples_0000005.png").exists():
+        assert time.time() < deadline and process.poll() is None, "trial did not start"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    status = json.loads((out_dir / "status.json").read_text())
+    assert status["status"] == "interrupted" and 5 <= status["iteration"] < 200
+    assert "run the same command again to resume" in stderr
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming alphagan on synthetic from iteration {status['iteration']:,}" in resumed.stderr
+    assert json.loads((out_dir / "status.json").read_text())["status"] == "finished"

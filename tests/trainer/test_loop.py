@@ -1,0 +1,151 @@
+"""The training loop: bit-identical resume on CPU, divergence, grids, reports, reruns."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from trainer import ConfigError, train
+from trainer.checkpoint import CheckpointStore
+from trainer.data import load_dataset
+
+from ..conftest import tiny_config
+
+MODELS = ["alphagan", "dcgan", "wgangp", "age"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", log=lambda m: None)
+
+
+def quiet(message):
+    pass
+
+
+def collect(into):
+    return lambda report: into.append((report.iteration, dict(report.metrics)))
+
+
+def assert_states_equal(a, b):
+    """Every network tensor (parameters and batch-norm buffers) and every optimizer moment."""
+    for name in a["algorithm"]["nets"]:
+        for key, tensor in a["algorithm"]["nets"][name].items():
+            assert torch.equal(tensor, b["algorithm"]["nets"][name][key]), f"{name}.{key}"
+        for index, moments in a["algorithm"]["optimizers"][name]["state"].items():
+            for key, tensor in moments.items():
+                assert torch.equal(tensor, b["algorithm"]["optimizers"][name]["state"][index][key])
+    assert torch.equal(a["algorithm"]["rng"], b["algorithm"]["rng"])
+    assert torch.equal(a["sampler"]["order"], b["sampler"]["order"])
+    assert a["sampler"]["position"] == b["sampler"]["position"]
+
+
+def without_speed(reports):
+    return [(i, {k: v for k, v in m.items() if k != "iterations_per_second"}) for i, m in reports]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stopped_and_resumed_run_is_bit_identical(tmp_path, data, model):
+    cfg = tiny_config(model, max_iter=12, report_every=5)
+    straight = []
+    result = train(cfg, collect(straight), tmp_path / "straight", data=data, log=quiet)
+    assert result.status == "finished" and result.iteration == 12
+
+    resumed = []
+    calls = iter(range(1000))
+    stopped = train(cfg, collect(resumed), tmp_path / "resumed", data=data, log=quiet,
+                    should_stop=lambda: next(calls) == 6)        # asked after iteration 7
+    assert stopped.status == "interrupted" and stopped.iteration == 7
+    assert CheckpointStore(tmp_path / "resumed").load()["iteration"] == 7
+    messages = []
+    result = train(cfg, collect(resumed), tmp_path / "resumed", data=data, log=messages.append)
+    assert result.status == "finished" and "resuming" in messages[0] and "iteration 7" in messages[0]
+
+    assert_states_equal(CheckpointStore(tmp_path / "straight").load(),
+                        CheckpointStore(tmp_path / "resumed").load())
+    assert without_speed(resumed) == without_speed(straight)     # the interval means too
+
+
+def test_crash_after_a_checkpoint_resumes_from_it(tmp_path, data):
+    cfg = tiny_config("alphagan", max_iter=15, report_every=5)
+    train(cfg, None, tmp_path / "straight", data=data, log=quiet)
+
+    def crash(report):
+        if report.iteration == 10:
+            raise RuntimeError("node lost")
+
+    with pytest.raises(RuntimeError, match="node lost"):
+        train(cfg, crash, tmp_path / "crashed", data=data, log=quiet)
+    assert CheckpointStore(tmp_path / "crashed").load()["iteration"] == 10
+    train(cfg, None, tmp_path / "crashed", data=data, log=quiet)
+    assert_states_equal(CheckpointStore(tmp_path / "straight").load(),
+                        CheckpointStore(tmp_path / "crashed").load())
+
+
+def test_non_finite_loss_ends_the_trial_as_diverged(tmp_path, data):
+    cfg = tiny_config("alphagan", max_iter=20, report_every=5)
+
+    def poison(report):                                 # a weight blows up after iteration 10
+        if report.iteration == 10:
+            with torch.no_grad():
+                next(report.algorithm.nets["generator"].parameters()).fill_(float("nan"))
+
+    result = train(cfg, poison, tmp_path, data=data, log=quiet)
+    assert result.status == "diverged" and result.iteration == 15
+    assert "between iterations 11 and 15" in result.message and "generator" in result.message
+    assert CheckpointStore(tmp_path).load()["iteration"] == 10          # last good state kept
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "diverged" and status["iteration"] == 15
+    messages = []
+    again = train(cfg, None, tmp_path, data=data, log=messages.append)
+    assert again.status == "diverged" and "already diverged" in messages[0]
+
+
+@pytest.mark.parametrize("model, grids", [("alphagan", {"samples", "reconstructions"}),
+                                          ("wgangp", {"samples"})])
+def test_reports_carry_grids_and_checkpoints(tmp_path, data, model, grids):
+    cfg = tiny_config(model, max_iter=10, report_every=5, sample_count=16)
+    reports = []
+    train(cfg, reports.append, tmp_path, data=data, log=quiet)
+    assert [r.iteration for r in reports] == [5, 10]
+    for report in reports:
+        assert set(report.images) == grids and report.checkpoint == tmp_path / "checkpoint.pt"
+        assert all(torch.isfinite(torch.tensor(v)) for v in report.metrics.values())
+        assert report.metrics["iterations_per_second"] > 0
+    samples = Image.open(tmp_path / "samples" / "samples_0000010.png")
+    assert samples.size == (8 * 30 + 2, 2 * 30 + 2)                    # 16 images, 8 per row
+    if "reconstructions" in grids:
+        assert Image.open(reports[-1].images["reconstructions"]).size == (16 * 30 + 2, 2 * 30 + 2)
+
+
+def test_finished_trial_is_not_retrained_and_other_settings_are_refused(tmp_path, data):
+    cfg = tiny_config("dcgan", max_iter=5)
+    train(cfg, None, tmp_path, data=data, log=quiet)
+    stamp = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    messages = []
+    assert train(cfg, None, tmp_path, data=data, log=messages.append).status == "finished"
+    assert "already finished" in messages[0]
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match=r"belongs to another trial \(lr_generator: 0.0002 -> 0.001\)"):
+        train(tiny_config("dcgan", max_iter=5, lr_generator=1e-3), None, tmp_path, data=data, log=quiet)
+
+
+def test_evaluation_state_travels_in_the_checkpoint(tmp_path, data):
+    """What ``evaluate`` advances at a report is saved in that report's checkpoint."""
+    box = {"critic_steps": 0}
+
+    def evaluate(report):
+        box["critic_steps"] += 1
+        return {"critic_steps": box["critic_steps"]}
+
+    extra = (lambda: dict(box), lambda saved: box.update(saved))
+    reports = []
+    stopped = train(tiny_config("dcgan", max_iter=15), collect(reports), tmp_path, data=data,
+                    log=quiet, evaluate=evaluate, extra_state=extra,
+                    should_stop=lambda: box["critic_steps"] == 2)
+    assert stopped.status == "interrupted" and stopped.iteration == 10
+    box["critic_steps"] = -100                          # a fresh process would not know it
+    train(tiny_config("dcgan", max_iter=15), collect(reports), tmp_path, data=data, log=quiet,
+          evaluate=evaluate, extra_state=extra)
+    assert [(i, m["critic_steps"]) for i, m in reports] == [(5, 1), (10, 2), (15, 3)]
