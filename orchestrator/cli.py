@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trainer.checkpoint import CheckpointError
 from trainer.config import ConfigError
 from trainer.data import DatasetError
+from trainer.metrics import MetricsError
 
-from . import trial_command
-from .specs import SpecError
+from . import evaluate_command, trial_command
+from .specs import SpecError, UsageError
 
-USER_ERRORS = (ConfigError, DatasetError, SpecError)
+USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sweeps of auto-encoding GANs (alpha-GAN, DCGAN, WGAN-GP, AGE).")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trial_command.add_parser(subparsers)
+    evaluate_command.add_parsers(subparsers)
     return parser
 
 

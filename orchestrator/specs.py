@@ -13,6 +13,10 @@ from trainer.config import ConfigError, TrialConfig
 SPEC_KEYS = {"name", "description", "trial"}
 
 
+class UsageError(ValueError):
+    """Command-line options that do not fit together."""
+
+
 class SpecError(ValueError):
     """A malformed spec file; the message names the file and the field."""
 

@@ -25,10 +25,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Dataset caches go to a temporary folder, never to the user's home."""
-    monkeypatch.setenv("ALPHAGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Dataset and classifier caches go to a temporary folder, never to the user's home. Session
+    scoped, so that it is in place before any module-scoped fixture trains a classifier."""
+    previous = os.environ.get("ALPHAGAN_CACHE")
+    os.environ["ALPHAGAN_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    yield
+    if previous is None:
+        os.environ.pop("ALPHAGAN_CACHE", None)
+    else:
+        os.environ["ALPHAGAN_CACHE"] = previous
 
 
 def tiny_config(model: str = "alphagan", **overrides) -> TrialConfig:

@@ -16,6 +16,10 @@ CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read; the message says what to do with it."""
+
+
 def global_rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
              "python": random.getstate()}
@@ -60,7 +64,7 @@ class CheckpointStore:
         try:
             return torch.load(self.path, map_location=map_location, weights_only=False)
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
-            raise RuntimeError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
+            raise CheckpointError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
                                f"{err}); move it away to start the trial afresh") from None
 
     def write_status(self, status: dict[str, Any]) -> None:

@@ -15,6 +15,15 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     return path
 
 
+def save_channel_grid(images: torch.Tensor, path: Path, per_row: int = 8) -> Path:
+    """Stacked digits seen channel by channel: for each ``per_row`` images, three rows (R, G, B)
+    of grey digits, so that each generated digit can be read on its own."""
+    images = images.detach().cpu()[: (len(images) // per_row) * per_row]
+    blocks = images.view(-1, per_row, 3, *images.shape[-2:]).transpose(1, 2)   # [blocks, 3, row, H, W]
+    grey = blocks.reshape(-1, 1, *images.shape[-2:]).expand(-1, 3, -1, -1)
+    return save_grid(grey, path, nrow=per_row)
+
+
 def save_reconstruction_grid(real: torch.Tensor, reconstructed: torch.Tensor, path: Path,
                              pairs_per_row: int = 8) -> Path:
     """Each real image followed by its reconstruction, ``pairs_per_row`` pairs per row."""

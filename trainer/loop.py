@@ -21,7 +21,8 @@ import torch
 from .checkpoint import CheckpointStore, global_rng_state, set_global_rng_state
 from .config import ConfigError, TrialConfig
 from .data import BatchSampler, ImageDataset, load_dataset
-from .images import save_grid, save_reconstruction_grid
+from .data.stacked import STACKED_DATASETS
+from .images import save_channel_grid, save_grid, save_reconstruction_grid
 from .models import Algorithm, build_algorithm
 
 FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
@@ -185,7 +186,11 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
         if sample_dir is None:
             return {}
         folder = Path(sample_dir)
-        images = {"samples": save_grid(algo.generate(fixed_z), folder / f"samples_{iteration:07d}.png")}
+        samples = algo.generate(fixed_z)
+        images = {"samples": save_grid(samples, folder / f"samples_{iteration:07d}.png")}
+        if data.name in STACKED_DATASETS:
+            images["sample_channels"] = save_channel_grid(
+                samples[:16], folder / f"sample_channels_{iteration:07d}.png")
         if algo.has_encoder:
             images["reconstructions"] = save_reconstruction_grid(
                 fixed_x, algo.reconstruct(fixed_x), folder / f"reconstructions_{iteration:07d}.png")

@@ -31,6 +31,7 @@ def short_run(model, data, tmp_path, **overrides):
 def assert_trained(result, reports):
     assert result.status == "finished", result.message
     assert [r.iteration for r in reports] == [10, 20]
+    assert "sample_channels" in reports[-1].images and reports[-1].images["sample_channels"].is_file()
     for report in reports:
         assert report.metrics and all(math.isfinite(v) for v in report.metrics.values())
 

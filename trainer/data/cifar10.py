@@ -14,17 +14,20 @@ TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 VAL_SIZE = 5_000
 
 
-def _read_batch(path: Path) -> np.ndarray:
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as handle:
             batch = pickle.load(handle, encoding="bytes")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as err:
         raise DatasetError(f"{path} is not a CIFAR-10 python batch ({err!s}); replace it with "
                            "the file from cifar-10-python.tar.gz") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DatasetError(f"{path}: expected rows of 3072 bytes, got shape {data.shape}")
-    return data.reshape(-1, 3, 32, 32)
+    if len(labels) != len(data):
+        raise DatasetError(f"{path}: {len(data)} images but {len(labels)} labels")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def load_cifar10(data_root: str | Path | None, log=print) -> ImageDataset:
@@ -40,12 +43,16 @@ def load_cifar10(data_root: str | Path | None, log=print) -> ImageDataset:
     missing = [name for name in TRAIN_FILES + ["test_batch"] if not (folder / name).is_file()]
     if missing:
         raise DatasetError(f"CIFAR-10 in {folder} is incomplete: missing {', '.join(missing)}")
-    train = np.concatenate([_read_batch(folder / name) for name in TRAIN_FILES])
-    test = _read_batch(folder / "test_batch")
+    batches = [_read_batch(folder / name) for name in TRAIN_FILES]
+    train = np.concatenate([images for images, _ in batches])
+    train_labels = torch.from_numpy(np.concatenate([labels for _, labels in batches]))
+    test, test_labels = _read_batch(folder / "test_batch")
     order = np.random.default_rng(0).permutation(len(train))
     val_idx, train_idx = order[:VAL_SIZE], order[VAL_SIZE:]
     note = (f"cifar10: {folder}: {len(train_idx):,} train / {len(val_idx):,} validation images "
             f"from the training batches, {len(test):,} test")
     log(note)
+    labels = {"train": train_labels[train_idx], "val": train_labels[val_idx],
+              "test": torch.from_numpy(test_labels)}
     return ImageDataset("cifar10", torch.from_numpy(train[train_idx]), torch.from_numpy(train[val_idx]),
-                        torch.from_numpy(test), note=note)
+                        torch.from_numpy(test), labels, note=note)

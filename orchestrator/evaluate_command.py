@@ -1,0 +1,110 @@
+"""`orchestrate evaluate` and `orchestrate classifier train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from trainer import load_dataset
+from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, load_or_train_classifier
+from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
+
+from .specs import UsageError
+
+DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
+
+EVALUATE_HELP = """All metrics for a trial's checkpoint, or with --reference for a dataset's own test split.
+
+Metrics: sample_diversity (1 - mean MS-SSIM over 5,000 random pairs), inception_score (+ _std over
+10 splits), fid (against the test split, in the in-domain classifier's feature space), modes and
+mode_kl (stacked digits: modes covered out of 1000, KL of the mode histogram to uniform),
+critic_neg_w_val / critic_neg_w_test (an independent WGAN-GP critic trained --critic-steps steps on
+validation data; -W on a validation batch and over the test split). --reference adds
+sample_diversity_noisy (the test set with added normal noise). In-domain classifiers are trained
+on first use and kept in $ALPHAGAN_CACHE/classifiers (default ~/.cache/alphagan-sweeps).
+"""
+
+
+def add_parsers(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="all metrics for a checkpoint or a dataset",
+                                   description=EVALUATE_HELP,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", nargs="?", help="a trial's output folder (holding checkpoint.pt)")
+    parser.add_argument("--reference", action="store_true", help="evaluate the dataset's test split")
+    parser.add_argument("--dataset", help="with --reference: colormnist, digits, cifar10, celeba, synthetic")
+    parser.add_argument("--data-root", help="folder holding the datasets")
+    parser.add_argument("--samples", type=int, default=10_000, help="samples to draw (default 10000)")
+    parser.add_argument("--critic-steps", type=int, default=500,
+                        help="independent critic training steps (0 skips the critic; default 500)")
+    parser.add_argument("--inception-weights", help="torchvision Inception-v3 weights file: adds "
+                        "inception_* metrics with the ImageNet network")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--out", help="folder for metrics.json (default: the run folder, or "
+                        "runs/reference-<dataset>)")
+    parser.set_defaults(handler=run_evaluate)
+
+    classifier = subparsers.add_parser("classifier", help="in-domain classifiers for the metrics")
+    actions = classifier.add_subparsers(dest="action", required=True, metavar="ACTION")
+    train = actions.add_parser("train", help="train and keep the classifier of a dataset")
+    train.add_argument("--dataset", required=True, choices=DATASETS_WITH_CLASSIFIER)
+    train.add_argument("--data-root", help="folder holding the datasets")
+    train.add_argument("--steps", type=int, help="training steps (default 1000 digits, 20000 cifar10)")
+    train.add_argument("--device", default="cpu")
+    train.set_defaults(handler=run_classifier_train)
+
+
+def _inception(args):
+    if not args.inception_weights:
+        return None
+    from trainer.metrics.inception_v3 import InceptionClassifier
+    return InceptionClassifier(args.inception_weights).to(args.device)
+
+
+def print_table(metrics: dict, timer: Timer) -> None:
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {text}")
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()), file=sys.stderr)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    timer = Timer()
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    if args.reference:
+        if not args.dataset:
+            raise UsageError("--reference needs --dataset NAME")
+        data = load_dataset(args.dataset, args.data_root, log=log)
+        classifier = (load_or_train_classifier(data, log=log, device=args.device)
+                      if data.name in DATASETS_WITH_CLASSIFIER else None)
+        metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
+                                     critic_steps=args.critic_steps, device=args.device, timer=timer)
+        out = Path(args.out or f"runs/reference-{data.name}")
+        record = {"reference": data.name, "metrics": metrics, "seconds": timer.seconds}
+    else:
+        if not args.run:
+            raise UsageError("give a trial's output folder, or --reference --dataset NAME")
+        metrics, cfg = evaluate_checkpoint(args.run, samples=args.samples, critic_steps=args.critic_steps,
+                                           data_root=args.data_root, device=args.device,
+                                           inception=_inception(args), timer=timer, log=log)
+        out = Path(args.out or args.run)
+        record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
+                  "seconds": timer.seconds}
+    print_table(metrics, timer)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written to {out / 'metrics.json'}", file=sys.stderr)
+    return 0
+
+
+def run_classifier_train(args: argparse.Namespace) -> int:
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    data = load_dataset(args.dataset, args.data_root, log=log)
+    path = classifier_path(data)
+    if path.is_file():
+        path.unlink()                       # an explicit train command retrains
+    model = load_or_train_classifier(data, steps=args.steps, device=args.device, log=log)
+    print(f"{data.name} classifier: test accuracy {100 * accuracy(model, data):.2f} %, kept in {path}")
+    return 0

@@ -1,0 +1,66 @@
+"""`orchestrate evaluate` and `orchestrate classifier train` as a user runs them."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+
+def orchestrate(*args, env_cache=None):
+    import os
+    env = dict(os.environ)
+    if env_cache is not None:
+        env["ALPHAGAN_CACHE"] = str(env_cache)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=900, env=env)
+
+
+@pytest.mark.slow
+def test_reference_and_trial_evaluation_on_digits(tmp_path):
+    cache = tmp_path / "cache"
+    ref = orchestrate("evaluate", "--reference", "--dataset", "digits", "--critic-steps", "30",
+                      "--out", tmp_path / "ref", env_cache=cache)
+    assert ref.returncode == 0, ref.stderr
+    record = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    metrics = record["metrics"]
+    for key in ("sample_diversity", "sample_diversity_noisy", "inception_score", "inception_score_std",
+                "fid", "modes", "mode_kl", "critic_neg_w_val", "critic_neg_w_test"):
+        assert key in metrics and key in ref.stdout
+    assert metrics["modes"] > 950 and "training the digits classifier" in ref.stderr
+    assert set(record["seconds"]) >= {"sample_diversity", "inception_score", "fid", "modes", "critic_train"}
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"trial": dict(model="alphagan", dataset="digits", width=0.125,
+                                                  latent_dim=10, max_iter=10, report_every=5)}))
+    trial = orchestrate("trial", spec, "--out", tmp_path / "run", "--no-progress", env_cache=cache)
+    assert trial.returncode == 0, trial.stderr
+    run = orchestrate("evaluate", tmp_path / "run", "--samples", "1000", "--critic-steps", "10",
+                      env_cache=cache)
+    assert run.returncode == 0, run.stderr
+    assert "training the digits classifier" not in run.stderr               # kept from before
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["metrics"]["iteration"] == 10 and record["hyperparameters"]["width"] == 0.125
+    assert 1 <= record["metrics"]["modes"] <= 1000
+
+
+def one_error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_evaluate_without_a_checkpoint_is_one_line(tmp_path):
+    line = one_error_line(orchestrate("evaluate", tmp_path))
+    assert "no checkpoint in" in line and "--out folder of a trial" in line
+
+
+def test_reference_needs_a_dataset(tmp_path):
+    assert "--reference needs --dataset NAME" in one_error_line(orchestrate("evaluate", "--reference"))
+
+
+def test_missing_inception_weights_is_one_line(tmp_path):
+    line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "synthetic",
+                                      "--inception-weights", tmp_path / "nope.pth", "--critic-steps", "0"))
+    assert "Inception-v3 weights not found" in line

@@ -1,0 +1,84 @@
+"""In-domain classifiers and the reference evaluation on the real MNIST test set."""
+
+import pytest
+import torch
+from torch import nn
+
+from trainer import load_dataset
+from trainer.data import to_float
+from trainer.metrics import (MetricsError, StackedDigitClassifier, VGGClassifier, evaluate_images,
+                             load_or_train_classifier)
+from trainer.metrics.classifiers import TABLE_5, accuracy, classifier_path
+
+from ..test_data import write_cifar
+
+
+@pytest.fixture(scope="module")
+def colormnist(shared_data):
+    return load_dataset("colormnist", shared_data, log=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def classifier(colormnist):
+    return load_or_train_classifier(colormnist, log=lambda m: None)
+
+
+@pytest.mark.slow
+def test_digit_classifier_is_accurate_and_kept(colormnist, classifier):
+    assert accuracy(classifier, colormnist) > 0.95
+    assert classifier_path(colormnist).is_file()
+    messages = []
+    again = load_or_train_classifier(colormnist, log=messages.append)      # from the cache
+    assert messages == [] and all(torch.equal(a, b) for a, b in
+                                  zip(again.parameters(), classifier.parameters()))
+
+
+@pytest.mark.slow
+def test_reference_colormnist_covers_the_modes_and_a_collapsed_generator_does_not(colormnist, classifier):
+    test = to_float(colormnist.test)
+    reference = evaluate_images(test, colormnist, classifier=classifier)
+    assert reference["modes"] > 950 and reference["mode_kl"] < 0.1
+    assert reference["inception_score"] > 400         # 1000 samples per split cover ~630 modes
+    assert reference["fid"] < 1.0                     # the test split against itself
+    collapsed = evaluate_images(test[:1].expand(10_000, -1, -1, -1), colormnist, classifier=classifier)
+    assert collapsed["modes"] == 1 and collapsed["inception_score"] == pytest.approx(1.0, abs=1e-6)
+    assert collapsed["sample_diversity"] == pytest.approx(0.0, abs=1e-6)
+    assert collapsed["fid"] > 10 * max(reference["fid"], 1.0)
+
+
+def test_stacked_classifier_reads_each_channel():
+    model = StackedDigitClassifier().eval()
+    x = torch.randn(4, 3, 28, 28)
+    with torch.no_grad():
+        per_channel = model.channel_logits(x)
+        assert torch.allclose(per_channel[:, 1], model.digit(x[:, 1:2]))
+        probs = model.mode_probabilities(x)
+    assert probs.shape == (4, 1000) and torch.allclose(probs.sum(1), torch.ones(4))
+
+
+def test_vgg_classifier_is_table_5():
+    model = VGGClassifier()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.stride[0], m.out_channels, m.kernel_size[0]) for m in convs] == [(s, c, 3) for s, c in TABLE_5]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == len(TABLE_5)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_vgg_classifier_trains_on_cifar_layout(tmp_path, monkeypatch):
+    write_cifar(tmp_path)
+    monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 50)
+    data = load_dataset("cifar10", tmp_path, log=lambda m: None)
+    model = load_or_train_classifier(data, steps=4, log=lambda m: None)
+    assert isinstance(model, VGGClassifier) and classifier_path(data).is_file()
+
+
+def test_no_classifier_for_celeba_is_a_clear_error():
+    data = load_dataset("synthetic", log=lambda m: None)
+    with pytest.raises(MetricsError, match="no in-domain classifier for synthetic"):
+        load_or_train_classifier(data)
+
+
+def test_missing_inception_weights_is_a_clear_error(tmp_path):
+    from trainer.metrics.inception_v3 import InceptionClassifier
+    with pytest.raises(MetricsError, match="Inception-v3 weights not found at .*--inception-weights FILE"):
+        InceptionClassifier(tmp_path / "inception.pth")

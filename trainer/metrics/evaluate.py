@@ -1,0 +1,135 @@
+"""All metrics for a set of images, a trial's checkpoint, or a dataset's own test split."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..checkpoint import CheckpointStore
+from ..config import TrialConfig
+from ..data import ImageDataset, load_dataset, to_float
+from ..models import build_algorithm
+from ..networks import DATASET_ARCHITECTURE
+from .classifiers import STACKED, StackedDigitClassifier, load_or_train_classifier
+from .critic import IndependentCritic
+from .diversity import sample_diversity, with_normal_noise
+from .scores import MetricsError, frechet_distance, inception_score, mode_statistics
+
+
+class Timer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable):
+        start = time.perf_counter()
+        result = fn()
+        self.seconds[name] = time.perf_counter() - start
+        return result
+
+
+@torch.no_grad()
+def _classify(classifier, images: torch.Tensor, batch_size: int = 200):
+    """(class or mode probabilities, features, per-channel digits or None) for images in [-1, 1]."""
+    probs, feats, digits = [], [], []
+    for batch in images.split(batch_size):
+        feats.append(classifier.features(batch))
+        if isinstance(classifier, StackedDigitClassifier):
+            logits = classifier.channel_logits(batch)
+            digits.append(logits.argmax(-1))
+            p = logits.softmax(-1)
+            probs.append((p[:, 0, :, None, None] * p[:, 1, None, :, None] * p[:, 2, None, None, :]).flatten(1))
+        else:
+            probs.append(classifier(batch).softmax(-1))
+    return torch.cat(probs), torch.cat(feats), (torch.cat(digits) if digits else None)
+
+
+def classifier_metrics(images, data: ImageDataset, classifier, timer: Timer, prefix: str = "") -> dict:
+    metrics = {}
+    probs, feats, digits = timer(f"{prefix}classify", lambda: _classify(classifier, images))
+    mean, std = timer(f"{prefix}inception_score", lambda: inception_score(probs))
+    metrics.update({f"{prefix}inception_score": mean, f"{prefix}inception_score_std": std})
+    _, test_feats, _ = _classify(classifier, to_float(data.test))
+    metrics[f"{prefix}fid"] = timer(f"{prefix}fid", lambda: frechet_distance(feats, test_feats))
+    if digits is not None:
+        modes, kl = timer(f"{prefix}modes", lambda: mode_statistics(digits))
+        metrics.update({f"{prefix}modes": modes, f"{prefix}mode_kl": kl})
+    return metrics
+
+
+def evaluate_images(images: torch.Tensor, data: ImageDataset, *, classifier=None,
+                    inception=None, timer: Timer | None = None) -> dict[str, float]:
+    """Diversity, and with a classifier the inception score, FID (against the test split) and, on
+    stacked digits, modes covered and KL to uniform. ``inception`` adds the same with ImageNet
+    Inception-v3 under an ``inception_`` prefix."""
+    timer = timer or Timer()
+    metrics = {"sample_diversity": timer("sample_diversity", lambda: sample_diversity(images))}
+    if classifier is not None:
+        metrics.update(classifier_metrics(images, data, classifier, timer))
+    if inception is not None:
+        metrics.update(classifier_metrics(images, data, inception, timer, prefix="inception_"))
+    return metrics
+
+
+def _critic_metrics(data: ImageDataset, sample, steps: int, width: float, device, timer: Timer) -> dict:
+    critic = IndependentCritic(DATASET_ARCHITECTURE[data.name], data.val, data.test, device=device,
+                               width=width)
+    timer("critic_train", lambda: critic.train(lambda n: sample(n, critic.rng), steps))
+    return {"critic_neg_w_val": critic.neg_w_validation(lambda n: sample(n, critic.rng)),
+            "critic_neg_w_test": timer("critic_neg_w_test",
+                                       lambda: critic.neg_w_test(lambda n: sample(n, critic.rng))),
+            "critic_steps": steps}
+
+
+def evaluate_reference(data: ImageDataset, *, classifier=None, inception=None, critic_steps: int = 500,
+                       noise_std: float = 0.1, device: str = "cpu", timer: Timer | None = None) -> dict:
+    """The dataset's own values: the test split as if it were a model's samples; diversity also
+    with added normal noise; the critic judges training images against held-out data."""
+    timer = timer or Timer()
+    test = to_float(data.test)
+    metrics = evaluate_images(test, data, classifier=classifier, inception=inception, timer=timer)
+    metrics["sample_diversity_noisy"] = sample_diversity(with_normal_noise(test, noise_std))
+    train = data.train.to(device)
+
+    def training_images(n, generator):
+        idx = torch.randint(0, len(train), (n,), device=train.device, generator=generator)
+        return to_float(train[idx])
+
+    if critic_steps:
+        metrics.update(_critic_metrics(data, training_images, critic_steps, 1.0, device, timer))
+    return metrics
+
+
+def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_steps: int = 500,
+                        data_root: str | None = None, device: str = "cpu", classifier=None,
+                        inception=None, data: ImageDataset | None = None, timer: Timer | None = None,
+                        log: Callable[[str], None] = print) -> tuple[dict, TrialConfig]:
+    """All metrics for the generator saved in ``run_dir/checkpoint.pt``."""
+    timer = timer or Timer()
+    store = CheckpointStore(run_dir)
+    if not store.exists():
+        raise MetricsError(f"no checkpoint in {run_dir}: pass the --out folder of a trial")
+    state = store.load()
+    values = dict(state["config"], device=device)
+    if data_root is not None:
+        values["data_root"] = data_root
+    cfg = TrialConfig.from_dict(values, source=str(store.path))
+    algo = build_algorithm(cfg)
+    algo.load_state_dict(state["algorithm"])
+    data = data or load_dataset(cfg.dataset, cfg.data_root, log=log)
+    if classifier is None and data.name in STACKED + ("cifar10",):
+        classifier = load_or_train_classifier(data, log=log)
+
+    def sample(n, generator):
+        return torch.cat([algo.generate(algo.sample_prior(len(chunk), generator=generator)).cpu()
+                          for chunk in torch.arange(n).split(500)])
+
+    fixed = torch.Generator(device=algo.device).manual_seed(12345)
+    images = timer("generate", lambda: sample(samples, fixed))
+    metrics = evaluate_images(images, data, classifier=classifier, inception=inception, timer=timer)
+    if critic_steps:
+        metrics.update(_critic_metrics(data, sample, critic_steps, cfg.width, algo.device, timer))
+    metrics["iteration"] = state["iteration"]
+    return metrics, cfg
