@@ -10,7 +10,7 @@ from trainer.config import ConfigError
 from trainer.data import DatasetError
 from trainer.metrics import MetricsError
 
-from . import evaluate_command, trial_command
+from . import evaluate_command, sweep_command, trial_command
 from .specs import SpecError, UsageError
 
 USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError)
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trial_command.add_parser(subparsers)
     evaluate_command.add_parsers(subparsers)
+    sweep_command.add_parsers(subparsers)
     return parser
 
 
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"orchestrate {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                        # e.g. `orchestrate sweep SPEC --dry-run | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"orchestrate {args.command}: interrupted", file=sys.stderr)
         return 130

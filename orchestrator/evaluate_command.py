@@ -40,6 +40,8 @@ def add_parsers(subparsers) -> None:
                         help="independent critic training steps (0 skips the critic; default 500)")
     parser.add_argument("--inception-weights", help="torchvision Inception-v3 weights file: adds "
                         "inception_* metrics with the ImageNet network")
+    parser.add_argument("--noise-std", type=float, default=0.1, help="with --reference: std of the "
+                        "normal noise added to the test set for sample_diversity_noisy (default 0.1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--out", help="folder for metrics.json (default: the run folder, or "
                         "runs/reference-<dataset>)")
@@ -80,7 +82,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         classifier = (load_or_train_classifier(data, log=log, device=args.device)
                       if data.name in DATASETS_WITH_CLASSIFIER else None)
         metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
-                                     critic_steps=args.critic_steps, device=args.device, timer=timer)
+                                     critic_steps=args.critic_steps, noise_std=args.noise_std,
+                                     device=args.device, timer=timer)
         out = Path(args.out or f"runs/reference-{data.name}")
         record = {"reference": data.name, "metrics": metrics, "seconds": timer.seconds}
     else:

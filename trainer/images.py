@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     """Images in [-1, 1] as one PNG grid."""
+    from torchvision.utils import save_image   # imported here: torchvision is slow to import
+
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(images.detach().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
     return path

@@ -12,7 +12,6 @@ window (sigma 1.5), with the first exponents of the standard set renormalised to
 from __future__ import annotations
 
 import torch
-from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as ms_ssim
 
 STANDARD_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 KERNEL_SIZE, SIGMA = 7, 1.5
@@ -27,6 +26,8 @@ def ms_ssim_settings(image_size: int) -> dict:
 
 def pairwise_ms_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """MS-SSIM of each pair (a[i], b[i]) of images in [-1, 1], shape [N]."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as ms_ssim
+
     settings = ms_ssim_settings(min(a.shape[-2:]))
     return ms_ssim((a.float() + 1) / 2, (b.float() + 1) / 2, data_range=1.0, reduction="none",
                    normalize="relu", **settings)

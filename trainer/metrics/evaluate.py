@@ -46,12 +46,17 @@ def _classify(classifier, images: torch.Tensor, batch_size: int = 200):
     return torch.cat(probs), torch.cat(feats), (torch.cat(digits) if digits else None)
 
 
-def classifier_metrics(images, data: ImageDataset, classifier, timer: Timer, prefix: str = "") -> dict:
+def classifier_metrics(images, data: ImageDataset, classifier, timer: Timer, prefix: str = "",
+                       fid_images: torch.Tensor | None = None) -> dict:
+    """Inception score and modes of ``images``; FID of ``fid_images`` (default: ``images``)
+    against the test split."""
     metrics = {}
     probs, feats, digits = timer(f"{prefix}classify", lambda: _classify(classifier, images))
     mean, std = timer(f"{prefix}inception_score", lambda: inception_score(probs))
     metrics.update({f"{prefix}inception_score": mean, f"{prefix}inception_score_std": std})
     _, test_feats, _ = _classify(classifier, to_float(data.test))
+    if fid_images is not None:
+        _, feats, _ = _classify(classifier, fid_images)
     metrics[f"{prefix}fid"] = timer(f"{prefix}fid", lambda: frechet_distance(feats, test_feats))
     if digits is not None:
         modes, kl = timer(f"{prefix}modes", lambda: mode_statistics(digits))
@@ -60,16 +65,18 @@ def classifier_metrics(images, data: ImageDataset, classifier, timer: Timer, pre
 
 
 def evaluate_images(images: torch.Tensor, data: ImageDataset, *, classifier=None,
-                    inception=None, timer: Timer | None = None) -> dict[str, float]:
+                    inception=None, timer: Timer | None = None,
+                    fid_images: torch.Tensor | None = None) -> dict[str, float]:
     """Diversity, and with a classifier the inception score, FID (against the test split) and, on
     stacked digits, modes covered and KL to uniform. ``inception`` adds the same with ImageNet
     Inception-v3 under an ``inception_`` prefix."""
     timer = timer or Timer()
     metrics = {"sample_diversity": timer("sample_diversity", lambda: sample_diversity(images))}
     if classifier is not None:
-        metrics.update(classifier_metrics(images, data, classifier, timer))
+        metrics.update(classifier_metrics(images, data, classifier, timer, fid_images=fid_images))
     if inception is not None:
-        metrics.update(classifier_metrics(images, data, inception, timer, prefix="inception_"))
+        metrics.update(classifier_metrics(images, data, inception, timer, prefix="inception_",
+                                          fid_images=fid_images))
     return metrics
 
 
@@ -86,10 +93,13 @@ def _critic_metrics(data: ImageDataset, sample, steps: int, width: float, device
 def evaluate_reference(data: ImageDataset, *, classifier=None, inception=None, critic_steps: int = 500,
                        noise_std: float = 0.1, device: str = "cpu", timer: Timer | None = None) -> dict:
     """The dataset's own values: the test split as if it were a model's samples; diversity also
-    with added normal noise; the critic judges training images against held-out data."""
+    with added normal noise; FID of as many training images against the test split (the floor a
+    perfect model reaches with that many samples); the critic judges training images against
+    held-out data."""
     timer = timer or Timer()
     test = to_float(data.test)
-    metrics = evaluate_images(test, data, classifier=classifier, inception=inception, timer=timer)
+    metrics = evaluate_images(test, data, classifier=classifier, inception=inception, timer=timer,
+                              fid_images=to_float(data.train[:len(data.test)]))
     metrics["sample_diversity_noisy"] = sample_diversity(with_normal_noise(test, noise_std))
     train = data.train.to(device)
 

@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import linalg
 
 NUM_MODES = 1000
 
@@ -39,6 +38,8 @@ def mode_statistics(digits: torch.Tensor) -> tuple[int, float]:
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two feature sets [N, D]."""
+    from scipy import linalg                   # imported here: scipy is slow to import
+
     a, b = a.double().numpy(), b.double().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)

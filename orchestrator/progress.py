@@ -1,0 +1,38 @@
+"""Live progress of a sweep: one concise line per trial report, at most every few seconds."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ray.tune import Callback
+
+SHOWN = ("generator", "discriminator", "critic_neg_w_test")
+
+
+class ProgressLines(Callback):
+    def __init__(self, total: int, every_s: float = 5.0):
+        self.total = total
+        self.every_s = every_s
+        self.last = 0.0
+        self.started = time.time()
+
+    @staticmethod
+    def counts(trials) -> str:
+        status = [t.status for t in trials]
+        return (f"{status.count('RUNNING')} running, {status.count('TERMINATED')} done, "
+                f"{status.count('ERROR')} failed, {status.count('PENDING')} pending")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        now = time.time()
+        if now - self.last < self.every_s and "trial_status" not in result:
+            return
+        self.last = now
+        shown = ", ".join(f"{k} {result[k]:.3g}" for k in SHOWN if isinstance(result.get(k), float))
+        state = result.get("trial_status", f"iteration {result.get('iteration', '?'):,}")
+        print(f"[{now - self.started:6.0f}s] {self.counts(trials)} of {self.total} | "
+              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}", file=sys.stderr, flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        print(f"[{time.time() - self.started:6.0f}s] {self.counts(trials)} | {trial.trial_id} failed; "
+              "Ray retries it from its last checkpoint while max_failures allows", file=sys.stderr, flush=True)

@@ -1,0 +1,156 @@
+"""`orchestrate sweep`: a spec's trials on Ray Tune, tracked in MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .specs import UsageError
+from .sweep_spec import SweepSpec
+
+STATE_FILE = "sweep.json"
+
+
+def resolve_gpus(value, trials_per_gpu: int, cluster_gpus: float) -> float:
+    if value == "auto":
+        return round(1.0 / trials_per_gpu, 4) if cluster_gpus > 0 else 0.0
+    return float(value)
+
+
+def resources(spec: SweepSpec, cluster_gpus: float):
+    from ray import tune
+
+    trial = {"CPU": spec.cpus, "GPU": resolve_gpus(spec.gpus, spec.trials_per_gpu, cluster_gpus)}
+    bundles = [trial]
+    critic_gpus = resolve_gpus(spec.critic_gpus, spec.trials_per_gpu, cluster_gpus)
+    if spec.critic_enabled:
+        bundles.append({"CPU": spec.critic_cpus, "GPU": critic_gpus})
+    bundles = [{k: v for k, v in b.items() if v > 0} for b in bundles]
+    return tune.PlacementGroupFactory(bundles, strategy="PACK"), critic_gpus
+
+
+def param_space(spec: SweepSpec, trials: list[dict[str, Any]], settings: dict[str, Any]) -> dict:
+    from ray import tune
+
+    if spec.search == "optuna":
+        fixed = trials[0]
+        return {"hp": {**fixed, **{k: tune.choice(v) for k, v in spec.grid.items()}}, "settings": settings}
+    return {"hp": tune.grid_search(trials), "settings": settings}
+
+
+def tune_config(spec: SweepSpec, max_iter: int):
+    from ray import tune
+
+    kwargs: dict[str, Any] = {"trial_dirname_creator": lambda trial: f"trial_{trial.trial_id}",
+                              "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}"}
+    if spec.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        kwargs.update(search_alg=OptunaSearch(metric=spec.metric, mode=spec.mode),
+                      num_samples=spec.num_samples)
+    if spec.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        kwargs["scheduler"] = ASHAScheduler(time_attr="iteration", metric=spec.metric, mode=spec.mode,
+                                            max_t=max_iter, grace_period=max(1, max_iter // 8))
+    return tune.TuneConfig(**kwargs)
+
+
+def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_uri: str | None,
+              resume: bool, data_root: str | None) -> int:
+    import ray
+    from ray import tune
+
+    from . import tracking
+    from .progress import ProgressLines
+    from .trial_runner import run_trial
+
+    trials = spec.trials()
+    storage = storage.resolve()
+    experiment_path = storage / spec.name
+    restorable = tune.Tuner.can_restore(str(experiment_path))
+    if restorable and not resume:
+        raise UsageError(f"{experiment_path} already holds sweep {spec.name!r}: add --resume to continue "
+                         "it, or pass another --storage to start afresh")
+    if resume and not restorable:
+        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
+    storage.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or tracking.default_tracking_uri(storage)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(spec.cpus)))}})
+    try:
+        experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
+        state_path = storage / f"{spec.name}.{STATE_FILE}"
+        if resume:
+            parent = json.loads(state_path.read_text())["parent_run_id"]
+        else:
+            parent = tracking.start_sweep_run(uri, experiment_id, spec, spec.path.read_text(), len(trials))
+            state_path.write_text(json.dumps({"parent_run_id": parent, "tracking_uri": uri,
+                                              "experiment_id": experiment_id}) + "\n")
+        cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
+        pgf, critic_gpus = resources(spec, cluster_gpus)
+        settings = {"tracking_uri": uri, "experiment_id": experiment_id, "parent_run_id": parent,
+                    "data_root": str(Path(data_root).resolve()) if data_root else None,
+                    "threads": max(1, int(spec.cpus)), "critic_enabled": spec.critic_enabled,
+                    "critic_steps": spec.critic_steps_per_report, "critic_cpus": spec.critic_cpus,
+                    "critic_gpus": critic_gpus}
+        trainable = tune.with_resources(run_trial, pgf)
+        count = spec.num_samples if spec.search == "optuna" else len(trials)
+        print(f"sweep {spec.name}: {count} trials on {'GPUs' if cluster_gpus else 'CPUs'} "
+              f"({pgf.bundles}), storage {experiment_path}, tracking {uri}", file=sys.stderr)
+        if resume:
+            tuner = tune.Tuner.restore(str(experiment_path), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=True)
+        else:
+            max_iter = max(t["max_iter"] for t in trials)
+            tuner = tune.Tuner(trainable, param_space=param_space(spec, trials, settings),
+                               tune_config=tune_config(spec, max_iter),
+                               run_config=tune.RunConfig(
+                                   name=spec.name, storage_path=str(storage), verbose=0,
+                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                                   callbacks=[ProgressLines(count)]))
+        results = tuner.fit()
+        summary = summarize(results)
+        mark_failed_runs(uri, experiment_id, parent, results)
+        tracking.finish_sweep_run(uri, parent, summary)
+    finally:
+        ray.shutdown()
+    print(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
+          f"{summary['failed']} failed", file=sys.stderr)
+    print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment_path}")
+    print(f"see them: orchestrate ui --storage {storage}" if tracking_uri is None else
+          f"see them: open {uri} in a browser")
+    return 0 if summary["failed"] == 0 else 1
+
+
+def summarize(results) -> dict[str, int]:
+    summary = {"finished": 0, "diverged": 0, "failed": 0}
+    for result in results:
+        if result.error is not None:
+            summary["failed"] += 1
+        elif (result.metrics or {}).get("trial_status") == "diverged":
+            summary["diverged"] += 1
+        else:
+            summary["finished"] += 1
+    return summary
+
+
+def mark_failed_runs(uri: str, experiment_id: str, parent: str, results) -> None:
+    """Trials that failed for good leave their child run open: close it as failed."""
+    from mlflow.tracking import MlflowClient
+
+    failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
+    failed.discard(None)
+    if not failed:
+        return
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    for run in runs:
+        if run.data.params.get("ray_trial_id") in failed and run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "trial_status", "failed")
+            client.set_terminated(run.info.run_id, "FAILED")

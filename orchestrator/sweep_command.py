@@ -1,0 +1,76 @@
+"""`orchestrate sweep` and `orchestrate ui`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .specs import UsageError
+from .sweep_spec import load_sweep_spec
+
+DEFAULT_STORAGE = "runs/sweeps"
+
+SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
+
+Every grid point (times every seed) is one trial. Trials run on GPUs with fractional shares when
+the cluster has GPUs, on CPUs otherwise. From half of max_iter on, each trial trains an independent
+Wasserstein critic as a Ray actor in resources it reserved. A failed trial is retried from its last
+checkpoint (max_failures in the spec); an interrupted sweep continues with --resume without
+rerunning finished trials. MLflow: one parent run per sweep, one child run per trial.
+"""
+
+
+def add_parsers(subparsers) -> None:
+    parser = subparsers.add_parser("sweep", help="run a sweep spec on Ray Tune with MLflow tracking",
+                                   description=SWEEP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", help="sweep spec, e.g. search_spaces/celeba_alphagan.yaml")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print every trial's hyperparameters (one JSON object per line) and the count")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    parser.add_argument("--address", help="join an existing Ray cluster (e.g. ray-head:6379); "
+                        "default: start a local one")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"folder every node can reach for Ray Tune files and checkpoints (default {DEFAULT_STORAGE})")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (a server or another SQLite file); "
+                        "default: sqlite:///<storage>/mlflow.db")
+    parser.add_argument("--data-root", help="folder holding the datasets, on every node")
+    parser.set_defaults(handler=run_sweep_command)
+
+    ui = subparsers.add_parser("ui", help="open the MLflow UI on a sweep store (127.0.0.1 only)")
+    ui.add_argument("--storage", default=DEFAULT_STORAGE, help=f"sweep storage folder (default {DEFAULT_STORAGE})")
+    ui.add_argument("--tracking-uri", help="another backend store URI")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=run_ui)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    spec = load_sweep_spec(args.spec)
+    if args.dry_run:
+        trials = spec.trials()
+        for trial in trials:
+            print(json.dumps(trial, sort_keys=True))
+        what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
+                else f"{len(trials)} trials")
+        print(f"{spec.name}: {what}", file=sys.stderr)
+        return 0
+    from .sweep import run_sweep
+
+    return run_sweep(spec, address=args.address, storage=Path(args.storage), tracking_uri=args.tracking_uri,
+                     resume=args.resume, data_root=args.data_root)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from .tracking import default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri(Path(args.storage))
+    if args.tracking_uri is None and not (Path(args.storage) / "mlflow.db").is_file():
+        raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(args.port)]
+    return subprocess.call(command, env=dict(os.environ))

@@ -1,0 +1,158 @@
+"""Sweep specs: the YAML files of search_spaces/, validated, and expanded into trials.
+
+    name: celeba_alphagan           # also the MLflow experiment and the Ray Tune run name
+    description: ...
+    trial: {model: alphagan, ...}   # hyperparameters every trial shares
+    grid: {lr_generator: [1e-4, 5e-4], ...}   # every combination is one trial
+    seeds: [0, 1]                   # repeats over seeds (default: the trial's seed)
+    search: grid                    # or optuna: TPE over the grid's values, num_samples trials
+    num_samples: 20                 # optuna only
+    scheduler: none                 # or asha (needs metric and mode)
+    metric: critic_neg_w_test       # what optuna / asha optimise
+    mode: max
+    resources: {cpus: 1, gpus: auto, trials_per_gpu: 4}
+    critic: {enabled: true, steps_per_report: 100, cpus: 1}
+    max_failures: 3                 # retries of a failed trial from its last checkpoint
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.config import ConfigError, TrialConfig
+
+from .specs import SpecError, read_yaml
+
+TOP_LEVEL = {"name", "description", "trial", "grid", "seeds", "search", "num_samples", "scheduler",
+             "metric", "mode", "resources", "critic", "max_failures"}
+RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu"}
+RUNTIME_SETTINGS = ("device", "data_root")
+CRITIC_KEYS = {"enabled", "steps_per_report", "cpus", "gpus"}
+
+
+@dataclass
+class SweepSpec:
+    path: Path
+    name: str
+    description: str = ""
+    trial: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list] = field(default_factory=dict)
+    seeds: list[int] | None = None
+    search: str = "grid"
+    num_samples: int = 1
+    scheduler: str = "none"
+    metric: str | None = None
+    mode: str = "max"
+    cpus: float = 1.0
+    gpus: float | str = "auto"
+    trials_per_gpu: int = 4
+    critic_enabled: bool = True
+    critic_steps_per_report: int = 100
+    critic_cpus: float = 1.0
+    critic_gpus: float | str = "auto"
+    max_failures: int = 3
+
+    # ------------------------------------------------------------------ expansion
+    def trials(self) -> list[dict[str, Any]]:
+        """Every trial's full hyperparameters (grid search: the product of the grid and seeds)."""
+        keys = list(self.grid)
+        seeds = self.seeds if self.seeds is not None else [self.trial.get("seed", 0)]
+        result = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            for seed in seeds:
+                hp = {**self.trial, **dict(zip(keys, values)), "seed": seed}
+                values_ = TrialConfig.from_dict(hp, source=str(self.path)).to_dict()
+                for run_setting in RUNTIME_SETTINGS:          # chosen by the sweep at run time
+                    values_.pop(run_setting)
+                result.append(values_)
+        return result
+
+
+def _fail(path, message: str):
+    raise SpecError(f"{path}: {message}")
+
+
+def _mapping(path, content, key, allowed=None) -> dict:
+    value = content.get(key) or {}
+    if not isinstance(value, dict):
+        _fail(path, f"field '{key}' must be a mapping")
+    if allowed is not None:
+        for sub in value:
+            if sub not in allowed:
+                _fail(path, f"unknown field '{key}.{sub}'; {key} takes {', '.join(sorted(allowed))}")
+    return value
+
+
+def _number(path, name, value, minimum=0.0, allow_auto=False):
+    if allow_auto and value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        _fail(path, f"field '{name}' must be a number >= {minimum}" + (" or 'auto'" if allow_auto else "")
+              + f", got {value!r}")
+    return value
+
+
+def load_sweep_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    content = read_yaml(path)
+    for key in content:
+        if key not in TOP_LEVEL:
+            _fail(path, f"unknown field '{key}'; a sweep spec has {', '.join(sorted(TOP_LEVEL))}")
+    name = content.get("name") or path.stem
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}")
+    trial = _mapping(path, content, "trial")
+    grid = _mapping(path, content, "grid")
+    fields = set(TrialConfig.field_names())
+    for key, values in grid.items():
+        if key not in fields:
+            _fail(path, f"grid: unknown hyperparameter '{key}'")
+        if not isinstance(values, list) or not values:
+            _fail(path, f"field 'grid.{key}' must be a non-empty list of values")
+        if key in trial:
+            _fail(path, f"'{key}' is both in 'trial' and in 'grid'; keep one")
+    seeds = content.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds
+                              or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        _fail(path, f"field 'seeds' must be a non-empty list of integers, got {seeds!r}")
+    search = content.get("search", "grid")
+    if search not in ("grid", "optuna"):
+        _fail(path, f"field 'search' must be grid or optuna, got {search!r}")
+    scheduler = content.get("scheduler", "none") or "none"
+    if scheduler not in ("none", "asha"):
+        _fail(path, f"field 'scheduler' must be none or asha, got {scheduler!r}")
+    metric, mode = content.get("metric"), content.get("mode", "max")
+    if (search == "optuna" or scheduler == "asha") and not metric:
+        _fail(path, "field 'metric' is needed by search: optuna and scheduler: asha "
+                    "(e.g. metric: critic_neg_w_test, mode: max)")
+    if mode not in ("min", "max"):
+        _fail(path, f"field 'mode' must be min or max, got {mode!r}")
+    num_samples = content.get("num_samples", 1)
+    if not isinstance(num_samples, int) or num_samples < 1:
+        _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
+    resources = _mapping(path, content, "resources", RESOURCE_KEYS)
+    critic = _mapping(path, content, "critic", CRITIC_KEYS)
+    max_failures = content.get("max_failures", 3)
+    if not isinstance(max_failures, int) or max_failures < 0:
+        _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
+    spec = SweepSpec(
+        path=path, name=name, description=str(content.get("description", "")), trial=trial, grid=grid,
+        seeds=seeds, search=search, num_samples=num_samples, scheduler=scheduler, metric=metric,
+        mode=mode,
+        cpus=_number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
+        gpus=_number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
+        trials_per_gpu=int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
+        critic_enabled=bool(critic.get("enabled", True)),
+        critic_steps_per_report=int(_number(path, "critic.steps_per_report",
+                                            critic.get("steps_per_report", 100), 1)),
+        critic_cpus=_number(path, "critic.cpus", critic.get("cpus", 1.0), 0.01),
+        critic_gpus=_number(path, "critic.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True),
+        max_failures=max_failures)
+    try:
+        spec.trials()                                # every trial must be a valid TrialConfig
+    except ConfigError as err:
+        raise SpecError(str(err)) from None
+    return spec

@@ -1,0 +1,163 @@
+"""MLflow tracking: one parent run per sweep (created by the driver), one child run per trial.
+
+A trial keeps its child run id in its checkpoint, so a retried or resumed trial continues its
+own run. Metrics are buffered and flushed at every report; when the tracking server cannot be
+reached they stay in the buffer (which is part of the checkpoint) and go out with a later flush,
+so an outage loses no metric.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = "mlflow.db"
+STATUS_TAG = "trial_status"
+
+
+def default_tracking_uri(storage: Path) -> str:
+    return f"sqlite:///{(storage / DEFAULT_DB).resolve()}"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    result = {"python": sys.version.split()[0]}
+    for name in ("torch", "torchvision", "ray", "mlflow", "optuna", "alphagan-sweeps"):
+        try:
+            result[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return result
+
+
+def ensure_experiment(uri: str, name: str, storage: Path) -> str:
+    """The experiment's id, creating it (and a fresh SQLite store) once, from the driver."""
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = None
+    if uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri:
+        artifacts = (storage / "mlartifacts").resolve().as_uri()
+    return client.create_experiment(name, artifact_location=artifacts)
+
+
+def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_count: int) -> str:
+    client = _client(uri)
+    run = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
+                            tags={"kind": "sweep", "git_commit": git_commit()})
+    params = {"spec": spec.name, "search": spec.search, "scheduler": spec.scheduler,
+              "trials": trial_count, "grid": ", ".join(f"{k}={v}" for k, v in spec.grid.items()),
+              **{f"version.{k}": v for k, v in package_versions().items()}}
+    from mlflow.entities import Param
+
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_text(run.info.run_id, spec_text, f"spec/{spec.path.name}")
+    return run.info.run_id
+
+
+def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:
+    client = _client(uri)
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"trials_{k}", float(v), now, 0) for k, v in summary.items()])
+    client.set_terminated(run_id, "FINISHED")
+
+
+class TrialTracker:
+    """A trial's child run. ``state()`` / ``restore()`` travel in the trial's checkpoint."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str, trial_name: str,
+                 hyperparameters: dict[str, Any], state: dict | None = None):
+        self.uri = uri
+        self.pending_metrics: list[tuple[str, float, int, int]] = []
+        self.pending_artifacts: list[tuple[str, str]] = []
+        if state is not None:
+            self.run_id = state["run_id"]
+            self.pending_metrics = [tuple(m) for m in state["pending_metrics"]]
+            self.pending_artifacts = [tuple(a) for a in state["pending_artifacts"]]
+            return
+        client = _client(uri)
+        run = _retry(lambda: client.create_run(
+            experiment_id, run_name=trial_name,
+            tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running"}))
+        self.run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        _retry(lambda: client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in
+                                                             sorted(hyperparameters.items())]))
+
+    def state(self) -> dict:
+        return {"run_id": self.run_id, "pending_metrics": list(self.pending_metrics),
+                "pending_artifacts": list(self.pending_artifacts)}
+
+    def log(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None) -> None:
+        now = int(time.time() * 1000)
+        self.pending_metrics += [(k, float(v), now, step) for k, v in metrics.items()]
+        self.pending_artifacts += [(str(p), "samples") for p in (artifacts or {}).values()]
+        self.flush()
+
+    def flush(self, attempts: int = 3) -> bool:
+        """Send what is buffered; False (keeping the buffer) when the server is unreachable."""
+        from mlflow.entities import Metric
+
+        client = _client(self.uri)
+        try:
+            while self.pending_metrics:
+                batch = self.pending_metrics[:900]
+                _retry(lambda: client.log_batch(self.run_id, metrics=[Metric(*m) for m in batch]),
+                       attempts=attempts)
+                del self.pending_metrics[:len(batch)]
+            while self.pending_artifacts:
+                path, folder = self.pending_artifacts[0]
+                if os.path.exists(path):
+                    _retry(lambda: client.log_artifact(self.run_id, path, folder), attempts=attempts)
+                self.pending_artifacts.pop(0)
+        except Exception as err:  # noqa: BLE001 - any tracking failure: keep the buffer, go on
+            print(f"mlflow: cannot reach {self.uri} ({type(err).__name__}); "
+                  f"{len(self.pending_metrics)} metrics kept for the next report", file=sys.stderr)
+            return False
+        return True
+
+    def finish(self, status: str, message: str = "", wait_s: float = 120.0) -> None:
+        """Flush everything (retrying while the server is away) and close the run."""
+        deadline = time.time() + wait_s
+        while not self.flush() and time.time() < deadline:
+            time.sleep(5)
+        client = _client(self.uri)
+        _retry(lambda: client.set_tag(self.run_id, STATUS_TAG, status))
+        if message:
+            _retry(lambda: client.set_tag(self.run_id, "trial_message", message[:5000]))
+        _retry(lambda: client.set_terminated(self.run_id, "FINISHED" if status in ("finished", "diverged")
+                                             else "FAILED"))
+
+
+def _retry(call, attempts: int = 5, delay: float = 0.5):
+    """SQLite stores answer 'database is locked' under concurrent writers; servers go away."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:  # noqa: BLE001
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay * (2 ** attempt))

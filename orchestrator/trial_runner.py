@@ -1,0 +1,138 @@
+"""What runs inside one Ray Tune trial: the trainer, its MLflow child run, and from half of
+max_iter on the independent critic as a Ray actor in the trial's own placement-group bundle."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from trainer import TrialConfig, build_algorithm, load_dataset, train
+from trainer.checkpoint import CheckpointStore
+from trainer.metrics import IndependentCritic
+
+from .tracking import TrialTracker
+
+CRITIC_BUNDLE = 1
+
+
+@ray.remote
+class CriticActor:
+    """The independent critic of one trial; fed the generator's weights at every report."""
+
+    def __init__(self, hyperparameters: dict[str, Any], data_root: str | None, threads: int):
+        torch.set_num_threads(threads)
+        device = "cuda" if ray.get_gpu_ids() else "cpu"
+        cfg = TrialConfig.from_dict({**hyperparameters, "device": device, "data_root": data_root})
+        self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
+        data = load_dataset(cfg.dataset, cfg.data_root, log=lambda m: None)
+        self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=device,
+                                        width=cfg.width, seed=cfg.seed)
+
+    def _sample(self, n: int) -> torch.Tensor:
+        return self.algo.generate(self.algo.sample_prior(n, generator=self.critic.rng))
+
+    def load_state(self, state: dict) -> None:
+        self.critic.load_state_dict(state)
+
+    def advance(self, generator_state: dict, steps: int) -> dict[str, float]:
+        self.algo.nets["generator"].load_state_dict(generator_state)
+        self.critic.train(self._sample, steps)
+        return {"critic_neg_w_val": self.critic.neg_w_validation(self._sample),
+                "critic_neg_w_test": self.critic.neg_w_test(self._sample),
+                "critic_steps": float(self.critic.steps)}
+
+    def state(self) -> dict:
+        return self.critic.state_dict()
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable. ``config = {"hp": hyperparameters, "settings": ...}``."""
+    hp, settings = dict(config["hp"]), config["settings"]
+    torch.set_num_threads(settings["threads"])
+    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    cfg = TrialConfig.from_dict({**hp, "device": device, "data_root": settings["data_root"]},
+                                source="sweep trial")
+    context = tune.get_context()
+    work = Path(context.get_trial_dir()) / "work"
+    checkpoint_dir, sample_dir = work / "checkpoint", work / "samples"
+    restored = tune.get_checkpoint()
+    if restored is not None:                       # a retry or a resumed sweep: start from it
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        restored.to_directory(str(checkpoint_dir))
+    elif checkpoint_dir.exists():                  # a retry before the first checkpoint
+        shutil.rmtree(checkpoint_dir)
+    box: dict[str, Any] = {"tracker": None, "actor": None, "critic_state": None}
+
+    def new_tracker(state=None):
+        return TrialTracker(settings["tracking_uri"], settings["experiment_id"], settings["parent_run_id"],
+                            context.get_trial_name(), {**cfg.hyperparameters(), "ray_trial_id": context.get_trial_id()},
+                            state=state)
+
+    if not CheckpointStore(checkpoint_dir).exists():
+        box["tracker"] = new_tracker()
+
+    def get_extra() -> dict:
+        critic_state = box["critic_state"]
+        if box["actor"] is not None:
+            critic_state = ray.get(box["actor"].state.remote())
+        return {"tracker": box["tracker"].state(), "critic": critic_state}
+
+    def set_extra(state: dict) -> None:
+        box["tracker"] = new_tracker(state["tracker"])
+        box["critic_state"] = state["critic"]
+
+    def critic_actor():
+        if box["actor"] is None:
+            pg = ray.util.get_current_placement_group()
+            options = {"num_cpus": settings["critic_cpus"], "num_gpus": settings["critic_gpus"]}
+            if pg is not None:
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                    placement_group=pg, placement_group_bundle_index=CRITIC_BUNDLE)
+            box["actor"] = CriticActor.options(**options).remote(
+                cfg.hyperparameters(), settings["data_root"], max(1, int(settings["critic_cpus"])))
+            if box["critic_state"] is not None:
+                ray.get(box["actor"].load_state.remote(box["critic_state"]))
+        return box["actor"]
+
+    def evaluate(report) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if settings["critic_enabled"] and report.iteration * 2 >= cfg.max_iter:
+            generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
+            metrics = ray.get(critic_actor().advance.remote(generator, settings["critic_steps"]))
+        # buffered before the checkpoint is written, so a crash right after it loses nothing
+        box["tracker"].pending_metrics += [(k, float(v), _now_ms(), report.iteration)
+                                           for k, v in {**report.metrics, **metrics}.items()]
+        box["tracker"].pending_artifacts += [(str(p), "samples") for p in report.images.values()]
+        return metrics
+
+    def report(rep) -> None:
+        box["tracker"].flush()
+        metrics = {**rep.metrics, "iteration": rep.iteration}
+        if rep.checkpoint is not None:
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        else:
+            tune.report(metrics)
+
+    try:
+        result = train(cfg, report, checkpoint_dir, sample_dir=sample_dir, evaluate=evaluate,
+                       extra_state=(get_extra, set_extra), log=lambda m: print(m, flush=True))
+    finally:
+        if box["actor"] is not None:
+            ray.kill(box["actor"])
+    if box["tracker"] is None:                     # restored a trial that had already ended
+        extra = CheckpointStore(checkpoint_dir).load().get("extra") or {}
+        box["tracker"] = new_tracker(extra.get("tracker"))
+    box["tracker"].finish(result.status, result.message)
+    tune.report({"trial_status": result.status, "iteration": result.iteration})
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
