@@ -18,8 +18,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The embedded default sweep; run again, it resumes (or says everything is done).
 quickstart: install
-	$(BIN)/orchestrate trial search_spaces/quickstart.yaml --out runs/quickstart
+	$(BIN)/orchestrate sweep search_spaces/quickstart.yaml --storage runs/quickstart \
+	    $$(test -d runs/quickstart/quickstart && echo --resume)
 
 test: install
 	$(BIN)/python -m pytest

@@ -33,6 +33,10 @@ class ProgressLines(Callback):
         print(f"[{now - self.started:6.0f}s] {self.counts(trials)} of {self.total} | "
               f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}", file=sys.stderr, flush=True)
 
-    def on_trial_error(self, iteration, trials, trial, **info):
+    def on_trial_recover(self, iteration, trials, trial, **info):
         print(f"[{time.time() - self.started:6.0f}s] {self.counts(trials)} | {trial.trial_id} failed; "
-              "Ray retries it from its last checkpoint while max_failures allows", file=sys.stderr, flush=True)
+              "Ray retries it from its last checkpoint", file=sys.stderr, flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        print(f"[{time.time() - self.started:6.0f}s] {self.counts(trials)} | {trial.trial_id} failed "
+              "for good (max_failures reached)", file=sys.stderr, flush=True)

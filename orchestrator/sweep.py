@@ -14,6 +14,12 @@ from .sweep_spec import SweepSpec
 STATE_FILE = "sweep.json"
 
 
+def threads(cpus: float) -> int:
+    """Torch threads for a CPU share: never more threads than cores reserved (oversubscribed
+    OpenMP threads slow CPU training down by orders of magnitude)."""
+    return max(1, round(cpus))
+
+
 def resolve_gpus(value, trials_per_gpu: int, cluster_gpus: float) -> float:
     if value == "auto":
         return round(1.0 / trials_per_gpu, 4) if cluster_gpus > 0 else 0.0
@@ -80,8 +86,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     storage.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or tracking.default_tracking_uri(storage)
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # frequent small checkpoints are the point here; Ray warns about them otherwise
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ray.init(address=address, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(spec.cpus)))}})
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus))}})
     try:
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
         state_path = storage / f"{spec.name}.{STATE_FILE}"
@@ -95,7 +103,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
         pgf, critic_gpus = resources(spec, cluster_gpus)
         settings = {"tracking_uri": uri, "experiment_id": experiment_id, "parent_run_id": parent,
                     "data_root": str(Path(data_root).resolve()) if data_root else None,
-                    "threads": max(1, int(spec.cpus)), "critic_enabled": spec.critic_enabled,
+                    "threads": threads(spec.cpus), "critic_enabled": spec.critic_enabled,
                     "critic_steps": spec.critic_steps_per_report, "critic_cpus": spec.critic_cpus,
                     "critic_gpus": critic_gpus}
         trainable = tune.with_resources(run_trial, pgf)
@@ -116,27 +124,35 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                                    callbacks=[ProgressLines(count)]))
         results = tuner.fit()
         summary = summarize(results)
-        mark_failed_runs(uri, experiment_id, parent, results)
-        tracking.finish_sweep_run(uri, parent, summary)
+        interrupted = sum(summary.values()) < count
+        if not interrupted:
+            mark_failed_runs(uri, experiment_id, parent, results)
+            tracking.finish_sweep_run(uri, parent, summary)
     finally:
         ray.shutdown()
+    if interrupted:
+        print(f"sweep {spec.name} interrupted: {sum(summary.values())} of {count} trials ended; continue with "
+              f"orchestrate sweep {spec.path} --resume --storage {storage}", file=sys.stderr)
+        return 130
     print(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
           f"{summary['failed']} failed", file=sys.stderr)
     print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment_path}")
+    print(f"sample grids: {experiment_path}/trial_*/work/samples/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {storage}" if tracking_uri is None else
           f"see them: open {uri} in a browser")
     return 0 if summary["failed"] == 0 else 1
 
 
 def summarize(results) -> dict[str, int]:
+    """Trials that ended: with an error, or with the final report that carries trial_status
+    (trials stopped by an interruption have neither)."""
     summary = {"finished": 0, "diverged": 0, "failed": 0}
     for result in results:
+        status = (result.metrics or {}).get("trial_status")
         if result.error is not None:
             summary["failed"] += 1
-        elif (result.metrics or {}).get("trial_status") == "diverged":
-            summary["diverged"] += 1
-        else:
-            summary["finished"] += 1
+        elif status in ("finished", "diverged"):
+            summary[status] += 1
     return summary
 
 

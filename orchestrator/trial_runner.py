@@ -95,7 +95,7 @@ def run_trial(config: dict[str, Any]) -> None:
                 options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                     placement_group=pg, placement_group_bundle_index=CRITIC_BUNDLE)
             box["actor"] = CriticActor.options(**options).remote(
-                cfg.hyperparameters(), settings["data_root"], max(1, int(settings["critic_cpus"])))
+                cfg.hyperparameters(), settings["data_root"], max(1, round(settings["critic_cpus"])))
             if box["critic_state"] is not None:
                 ray.get(box["actor"].load_state.remote(box["critic_state"]))
         return box["actor"]

@@ -1,0 +1,162 @@
+"""`orchestrate sweep` on a real local Ray cluster with a real MLflow store: the smoke sweep, a
+trial killed mid-run (retried from its checkpoint, one MLflow run), and an interrupted sweep
+resumed with --resume (nothing finished is rerun)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+pytestmark = pytest.mark.slow
+
+
+def spec_file(tmp_path, name, **trial):
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["name"] = name
+    spec["trial"].update(trial)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sweep_command(spec, storage, *extra):
+    return [sys.executable, "-m", "orchestrator.cli", "sweep", str(spec), "--storage", str(storage), *extra]
+
+
+def child_runs(storage, name):
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    return client, parents, children
+
+
+def steps(client, run, key):
+    return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_smoke_sweep_tracks_every_trial(tmp_path):
+    start = time.time()
+    out = subprocess.run(sweep_command(SMOKE, tmp_path), capture_output=True, text=True, timeout=900)
+    wall = time.time() - start
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "sweep smoke: 4 finished, 0 diverged, 0 failed" in out.stderr
+    assert f"orchestrate ui --storage {tmp_path}" in out.stdout
+    client, parents, children = child_runs(tmp_path, "smoke")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].data.metrics["trials_finished"] == 4 and parents[0].data.params["spec"] == "smoke"
+    assert len(children) == 4
+    assert {r.data.params["lr_generator"] for r in children} == {"0.0001", "0.0005"}
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
+        assert run.data.params["model"] == "alphagan" and run.data.params["max_iter"] == "20"
+        assert steps(client, run, "generator") == [5, 10, 15, 20]
+        assert steps(client, run, "encoder") == [5, 10, 15, 20]
+        assert steps(client, run, "critic_neg_w_test") == [10, 15, 20]      # from halfway on
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+        assert "samples/samples_0000020.png" in artifacts
+        assert "samples/reconstructions_0000020.png" in artifacts
+    print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
+
+
+def ray_trial_workers():
+    """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline.startswith("ray::") and ("run_trial" in cmdline or "ImplicitFunc" in cmdline):
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):
+    spec = spec_file(tmp_path, "killed", max_iter=60)
+    process = subprocess.Popen(sweep_command(spec, tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        def reported_past_15():
+            if not (tmp_path / "mlflow.db").exists():
+                return False
+            try:
+                client, _, children = child_runs(tmp_path, "killed")
+                return any(steps(client, r, "generator")[-1:] >= [15] for r in children) and ray_trial_workers()
+            except Exception:
+                return False
+        wait_for(reported_past_15, 600, "a trial past iteration 15")
+        victim = ray_trial_workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=900)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "failed; Ray retries it from its last checkpoint" in stderr
+    client, _, children = child_runs(tmp_path, "killed")
+    assert len(children) == 4                                           # no second run
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
+        history = steps(client, run, "generator")
+        assert set(history) == set(range(5, 61, 5)), history            # no report lost
+        critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic_steps"),
+                                          key=lambda m: (m.step, m.timestamp))]
+        assert critic == sorted(critic) and critic[0] == 5              # the critic was not restarted
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    spec = spec_file(tmp_path, "resumed", max_iter=40)
+    process = subprocess.Popen(sweep_command(spec, tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        def one_finished():
+            if not (tmp_path / "mlflow.db").exists():
+                return False
+            try:
+                return any(r.data.tags.get("trial_status") == "finished" for r in child_runs(tmp_path, "resumed")[2])
+            except Exception:
+                return False
+        wait_for(one_finished, 600, "a finished trial")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    assert "--resume" in stderr
+    client, _, before = child_runs(tmp_path, "resumed")
+    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "generator"))
+                for r in before if r.data.tags.get("trial_status") == "finished"}
+    assert finished
+    again = subprocess.run(sweep_command(spec, tmp_path), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "add --resume" in again.stderr
+    resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    client, parents, children = child_runs(tmp_path, "resumed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 4
+    for run in children:
+        assert run.data.tags["trial_status"] == "finished"
+        assert set(steps(client, run, "generator")) == set(range(5, 41, 5))
+        if run.info.run_id in finished:                               # not trained again
+            assert len(client.get_metric_history(run.info.run_id, "generator")) == finished[run.info.run_id]

@@ -1,0 +1,100 @@
+"""Sweep specs: the shipped files hold the paper's grids; bad specs fail with one clear line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.specs import SpecError
+from orchestrator.sweep_spec import load_sweep_spec
+
+SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
+
+# The paper's sweeps: Table 2 (learning rates), Appendix H.1 (loss weights), H.4.1 (latent sizes).
+TABLE_2 = {"dcgan": {"lr_generator": [1e-4, 2e-4, 3e-4], "lr_discriminator": [1e-4, 2e-4, 3e-4]},
+           "wgangp": {"lr_generator": [1e-4, 2e-4, 3e-4], "lr_discriminator": [1e-4, 2e-4, 3e-4]},
+           "alphagan": {"lr_generator": [1e-4, 5e-4], "lr_discriminator": [5e-4],
+                        "lr_code_discriminator": [5e-4]},
+           "age": {"lr_generator": [1e-4, 2e-4, 5e-4]}}
+H1 = {"alphagan": {"recon_weight_encoder": [1, 5, 10, 50], "recon_weight_generator": [1, 5, 10, 50],
+                   "adv_weight_generator": [1.0], "adv_weight_encoder": [1.0]},
+      "age": {"age_recon_weight_x": [100, 500, 1000, 2000], "age_recon_weight_z": [10]},
+      "wgangp": {"gp_weight": [10]}, "dcgan": {}}
+LATENTS = {"colormnist": [10, 50, 75]}
+ITERATIONS = {"colormnist": 100_000, "cifar10": 200_000, "celeba": 200_000}
+
+
+def paper_grid(dataset, model):
+    return {**TABLE_2[model], **H1[model], **({"latent_dim": LATENTS[dataset]} if dataset in LATENTS else {})}
+
+
+@pytest.mark.parametrize("dataset", ["colormnist", "cifar10", "celeba"])
+@pytest.mark.parametrize("model", ["alphagan", "dcgan", "wgangp", "age"])
+def test_shipped_spec_holds_the_papers_sweep(dataset, model):
+    spec = load_sweep_spec(SPACES / f"{dataset}_{model}.yaml")
+    trials = spec.trials()
+    grid = paper_grid(dataset, model)
+    expected = 1
+    for values in grid.values():
+        expected *= len(values)
+    assert len(trials) == expected
+    for key, values in grid.items():                         # every value of the paper, no other
+        assert sorted({t[key] for t in trials}) == sorted(float(v) if isinstance(v, float) else v for v in values), key
+    assert all(t["model"] == model and t["dataset"] == dataset and t["batch_size"] == 64
+               and t["max_iter"] == ITERATIONS[dataset] for t in trials)
+    assert len({json.dumps(t, sort_keys=True) for t in trials}) == len(trials)
+
+
+def test_dry_run_prints_one_json_object_per_trial_and_the_count():
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep",
+                          str(SPACES / "celeba_alphagan.yaml"), "--dry-run"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 32 and all(json.loads(line)["model"] == "alphagan" for line in lines)
+    assert "celeba_alphagan: 32 trials" in out.stderr
+
+
+def test_seeds_repeat_every_grid_point(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"},
+                                    "grid": {"lr_generator": [1e-4, 2e-4]}, "seeds": [0, 1, 2]}))
+    trials = load_sweep_spec(path).trials()
+    assert len(trials) == 6 and sorted({t["seed"] for t in trials}) == [0, 1, 2]
+
+
+def test_quickstart_and_smoke_are_valid_specs():
+    assert len(load_sweep_spec(SPACES / "smoke.yaml").trials()) >= 4
+    assert load_sweep_spec(SPACES / "quickstart.yaml").trials()[0]["dataset"] == "digits"
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"trail": {}}, "unknown field 'trail'"),
+    ({"grid": {"lr_gen": [1]}}, "grid: unknown hyperparameter 'lr_gen'"),
+    ({"grid": {"lr_generator": 0.1}}, "field 'grid.lr_generator' must be a non-empty list"),
+    ({"trial": {"latent_dim": 5}, "grid": {"latent_dim": [5]}}, "'latent_dim' is both in 'trial' and in 'grid'"),
+    ({"grid": {"latent_dim": [10, -1]}}, "latent_dim: must be a positive integer, got -1"),
+    ({"search": "random"}, "field 'search' must be grid or optuna"),
+    ({"search": "optuna"}, "field 'metric' is needed"),
+    ({"resources": {"gpu": 1}}, "unknown field 'resources.gpu'"),
+    ({"seeds": 3}, "field 'seeds' must be a non-empty list of integers"),
+])
+def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(SpecError) as err:
+        load_sweep_spec(path)
+    text = str(err.value)
+    assert message in text and str(path) in text and "\n" not in text
+
+
+def test_bad_spec_on_the_command_line_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("grid:\n  lr_generator: [1e-4\n")
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "invalid YAML" in lines[0] and str(path) in lines[0]
