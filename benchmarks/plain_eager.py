@@ -14,7 +14,7 @@ def bce(logits, real: bool):
 
 def make_plain_step(algo):
     cfg, nets, opts = algo.cfg, algo.nets, algo.optimizers
-    G, D = nets["generator"], nets["discriminator"]
+    G, D = nets["generator"], nets.get("discriminator")      # AGE has no discriminator
 
     def minimize(name, loss):
         opts[name].zero_grad()

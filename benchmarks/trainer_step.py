@@ -53,8 +53,8 @@ def iterations_per_second(step, batches, iters, device) -> float:
     return iters / (time.perf_counter() - start)
 
 
-def bench_model(model, data, iters, device):
-    cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50)
+def bench_model(model, data, iters, device, width=1.0):
+    cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50, width=width)
     ours = build_algorithm(cfg)
     plain = build_algorithm(cfg)
     sampler = BatchSampler(data.train, cfg.batch_size, seed=0, device=device)
@@ -75,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=float, default=1.0, help="network width (the paper's: 1)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -82,14 +83,14 @@ def main() -> None:
     rows = ["| model | trainer it/s | plain eager it/s | speed-up | data sampling share |",
             "|---|---:|---:|---:|---:|"]
     for model in MODELS:
-        ours, plain, share = bench_model(model, data, args.iters, device)
+        ours, plain, share = bench_model(model, data, args.iters, device, args.width)
         rows.append(f"| {model} | {ours:.2f} | {plain:.2f} | {ours / plain:.2f}x | {100 * share:.2f} % |")
         print(rows[-1], flush=True)
     table = "\n".join(rows)
-    header = (f"ColorMNIST networks (Tables 3-4, width 1, latent 50), batch 64, {args.iters} timed "
+    header = (f"ColorMNIST networks (Tables 3-4, width {args.width:g}, latent 50), batch 64, {args.iters} timed "
               f"iterations after 2 warm-up, on {device}: {machine()}.")
     print(f"\n{header}\n\n{table}")
-    if not args.no_write:
+    if not args.no_write and args.width == 1.0:
         path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
         path.write_text("# Benchmarks\n\nWritten by `make bench` (`benchmarks/trainer_step.py`).\n\n"
                         f"## Trainer step\n\n{header}\n\n{table}\n\nOne α-GAN iteration is two encoder "

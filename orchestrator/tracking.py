@@ -111,11 +111,11 @@ class TrialTracker:
         return {"run_id": self.run_id, "pending_metrics": list(self.pending_metrics),
                 "pending_artifacts": list(self.pending_artifacts)}
 
-    def log(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None) -> None:
+    def add(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None) -> None:
+        """Buffer metrics at ``step`` and image files for the run's ``samples/`` folder."""
         now = int(time.time() * 1000)
         self.pending_metrics += [(k, float(v), now, step) for k, v in metrics.items()]
         self.pending_artifacts += [(str(p), "samples") for p in (artifacts or {}).values()]
-        self.flush()
 
     def flush(self, attempts: int = 3) -> bool:
         """Send what is buffered; False (keeping the buffer) when the server is unreachable."""

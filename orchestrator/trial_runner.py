@@ -106,9 +106,7 @@ def run_trial(config: dict[str, Any]) -> None:
             generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
             metrics = ray.get(critic_actor().advance.remote(generator, settings["critic_steps"]))
         # buffered before the checkpoint is written, so a crash right after it loses nothing
-        box["tracker"].pending_metrics += [(k, float(v), _now_ms(), report.iteration)
-                                           for k, v in {**report.metrics, **metrics}.items()]
-        box["tracker"].pending_artifacts += [(str(p), "samples") for p in report.images.values()]
+        box["tracker"].add({**report.metrics, **metrics}, report.iteration, report.images)
         return metrics
 
     def report(rep) -> None:
@@ -130,9 +128,3 @@ def run_trial(config: dict[str, Any]) -> None:
         box["tracker"] = new_tracker(extra.get("tracker"))
     box["tracker"].finish(result.status, result.message)
     tune.report({"trial_status": result.status, "iteration": result.iteration})
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
