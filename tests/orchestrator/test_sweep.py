@@ -39,6 +39,17 @@ def child_runs(storage, name):
     return client, parents, children
 
 
+def children_when_ready(storage, name):
+    """(client, child runs) once the driver has created the store and the experiment, else None."""
+    if not (storage / "mlflow.db").exists():
+        return None
+    try:
+        client, _, children = child_runs(storage, name)
+    except Exception:                                   # store or experiment still being created
+        return None
+    return client, children
+
+
 def steps(client, run, key):
     return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
@@ -97,13 +108,9 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path)
                                stderr=subprocess.PIPE, text=True)
     try:
         def reported_past_15():
-            if not (tmp_path / "mlflow.db").exists():
-                return False
-            try:
-                client, _, children = child_runs(tmp_path, "killed")
-                return any(steps(client, r, "generator")[-1:] >= [15] for r in children) and ray_trial_workers()
-            except Exception:
-                return False
+            ready = children_when_ready(tmp_path, "killed")
+            return bool(ready and any(steps(ready[0], r, "generator")[-1:] >= [15] for r in ready[1])
+                        and ray_trial_workers())
         wait_for(reported_past_15, 600, "a trial past iteration 15")
         victim = ray_trial_workers()[0]
         os.kill(victim, signal.SIGKILL)
@@ -130,12 +137,8 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                                stderr=subprocess.PIPE, text=True)
     try:
         def one_finished():
-            if not (tmp_path / "mlflow.db").exists():
-                return False
-            try:
-                return any(r.data.tags.get("trial_status") == "finished" for r in child_runs(tmp_path, "resumed")[2])
-            except Exception:
-                return False
+            ready = children_when_ready(tmp_path, "resumed")
+            return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
         wait_for(one_finished, 600, "a finished trial")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=300)
