@@ -17,6 +17,14 @@ class ProgressLines(Callback):
         self.last = 0.0
         self.started = time.time()
 
+    # Trials Ray completed in this run: normal ends and scheduler stops (an interruption
+    # completes none). Kept on the class: on --resume Ray runs the instance unpickled from the
+    # experiment, not the driver's.
+    completed: set = set()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        ProgressLines.completed.add(trial.trial_id)
+
     @staticmethod
     def counts(trials) -> str:
         status = [t.status for t in trials]

@@ -55,7 +55,14 @@ def tune_config(spec: SweepSpec, max_iter: int):
     if spec.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        kwargs.update(search_alg=OptunaSearch(metric=spec.metric, mode=spec.mode),
+        class OptunaOnMetricReports(OptunaSearch):
+            """TPE that sees only the reports carrying the metric (the critic's come from halfway)."""
+
+            def on_trial_result(self, trial_id, result):
+                if self.metric in result:
+                    super().on_trial_result(trial_id, result)
+
+        kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode),
                       num_samples=spec.num_samples)
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
@@ -88,6 +95,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # frequent small checkpoints are the point here; Ray warns about them otherwise
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if spec.metric:
+        # the critic's metrics exist only from half of max_iter on: ASHA and Optuna act on the
+        # results that carry the metric instead of failing on the earlier ones
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     ray.init(address=address, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus))}})
     try:
@@ -110,6 +121,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
         count = spec.num_samples if spec.search == "optuna" else len(trials)
         print(f"sweep {spec.name}: {count} trials on {'GPUs' if cluster_gpus else 'CPUs'} "
               f"({pgf.bundles}), storage {experiment_path}, tracking {uri}", file=sys.stderr)
+        ProgressLines.completed = set()
         if resume:
             tuner = tune.Tuner.restore(str(experiment_path), trainable=trainable, resume_unfinished=True,
                                        resume_errored=True)
@@ -123,19 +135,24 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                                    callbacks=[ProgressLines(count)]))
         results = tuner.fit()
-        summary = summarize(results)
-        interrupted = sum(summary.values()) < count
+        state = json.loads(state_path.read_text())
+        completed = set(state.get("completed_trials", [])) | ProgressLines.completed
+        summary = summarize(results, completed)
+        state["completed_trials"] = sorted(completed)
+        state_path.write_text(json.dumps(state) + "\n")
+        unfinished = count - sum(summary.values())
+        interrupted = unfinished > 0
         if not interrupted:
-            mark_failed_runs(uri, experiment_id, parent, results)
+            close_open_runs(uri, experiment_id, parent, results)
             tracking.finish_sweep_run(uri, parent, summary)
     finally:
         ray.shutdown()
     if interrupted:
-        print(f"sweep {spec.name} interrupted: {sum(summary.values())} of {count} trials ended; continue with "
+        print(f"sweep {spec.name} interrupted: {unfinished} of {count} trials unfinished; continue with "
               f"orchestrate sweep {spec.path} --resume --storage {storage}", file=sys.stderr)
         return 130
     print(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
-          f"{summary['failed']} failed", file=sys.stderr)
+          f"{summary['stopped']} stopped early, {summary['failed']} failed", file=sys.stderr)
     print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment_path}")
     print(f"sample grids: {experiment_path}/trial_*/work/samples/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {storage}" if tracking_uri is None else
@@ -143,30 +160,34 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     return 0 if summary["failed"] == 0 else 1
 
 
-def summarize(results) -> dict[str, int]:
-    """Trials that ended: with an error, or with the final report that carries trial_status
-    (trials stopped by an interruption have neither)."""
-    summary = {"finished": 0, "diverged": 0, "failed": 0}
+def summarize(results, completed: set) -> dict[str, int]:
+    """finished / diverged: the trial's final report says so; failed: an error after every retry;
+    stopped: completed by Ray (the scheduler, ASHA) before its final report. Trials in none of
+    these were interrupted."""
+    summary = {"finished": 0, "diverged": 0, "stopped": 0, "failed": 0}
     for result in results:
-        status = (result.metrics or {}).get("trial_status")
+        metrics = result.metrics or {}
+        status = metrics.get("trial_status")
         if result.error is not None:
             summary["failed"] += 1
         elif status in ("finished", "diverged"):
             summary[status] += 1
+        elif metrics.get("trial_id") in completed:
+            summary["stopped"] += 1
     return summary
 
 
-def mark_failed_runs(uri: str, experiment_id: str, parent: str, results) -> None:
-    """Trials that failed for good leave their child run open: close it as failed."""
+def close_open_runs(uri: str, experiment_id: str, parent: str, results) -> None:
+    """Child runs left open by trials that failed for good (closed as failed) or that the
+    scheduler stopped early (closed as stopped)."""
     from mlflow.tracking import MlflowClient
 
     failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
-    failed.discard(None)
-    if not failed:
-        return
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     for run in runs:
-        if run.data.params.get("ray_trial_id") in failed and run.info.status == "RUNNING":
-            client.set_tag(run.info.run_id, "trial_status", "failed")
-            client.set_terminated(run.info.run_id, "FAILED")
+        if run.info.status != "RUNNING":
+            continue
+        status = "failed" if run.data.params.get("ray_trial_id") in failed else "stopped"
+        client.set_tag(run.info.run_id, "trial_status", status)
+        client.set_terminated(run.info.run_id, "FAILED" if status == "failed" else "KILLED")

@@ -127,4 +127,4 @@ def run_trial(config: dict[str, Any]) -> None:
         extra = CheckpointStore(checkpoint_dir).load().get("extra") or {}
         box["tracker"] = new_tracker(extra.get("tracker"))
     box["tracker"].finish(result.status, result.message)
-    tune.report({"trial_status": result.status, "iteration": result.iteration})
+    tune.report({**result.metrics, "trial_status": result.status, "iteration": result.iteration})

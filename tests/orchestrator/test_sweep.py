@@ -68,7 +68,7 @@ def test_smoke_sweep_tracks_every_trial(tmp_path):
     out = subprocess.run(sweep_command(SMOKE, tmp_path), capture_output=True, text=True, timeout=900)
     wall = time.time() - start
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "sweep smoke: 4 finished, 0 diverged, 0 failed" in out.stderr
+    assert "sweep smoke: 4 finished, 0 diverged, 0 stopped early, 0 failed" in out.stderr
     assert f"orchestrate ui --storage {tmp_path}" in out.stdout
     client, parents, children = child_runs(tmp_path, "smoke")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -163,3 +163,19 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         assert set(steps(client, run, "generator")) == set(range(5, 41, 5))
         if run.info.run_id in finished:                               # not trained again
             assert len(client.get_metric_history(run.info.run_id, "generator")) == finished[run.info.run_id]
+
+
+def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec.update(name="tuned", search="optuna", num_samples=2, scheduler="asha",
+                metric="critic_neg_w_test", mode="max")
+    path = tmp_path / "tuned.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    client, parents, children = child_runs(tmp_path, "tuned")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 2
+    for run in children:                       # finished, or stopped early by ASHA: never left open
+        assert run.info.status in ("FINISHED", "KILLED")
+        assert run.data.tags["trial_status"] in ("finished", "stopped")
+        assert float(run.data.params["lr_generator"]) in (0.0001, 0.0005)
