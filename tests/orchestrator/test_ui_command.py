@@ -1,0 +1,59 @@
+"""`orchestrate ui` serves the MLflow UI of a sweep store on 127.0.0.1 only."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from orchestrator.tracking import default_tracking_uri, ensure_experiment
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses listening on ``port`` (from /proc/net/tcp, IPv4)."""
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":             # LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_on_loopback(tmp_path):
+    ensure_experiment(default_tracking_uri(tmp_path), "ui-check", tmp_path)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "--storage", str(tmp_path),
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        deadline, status = time.time() + 120, None
+        while time.time() < deadline and status != 200:
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status
+            except OSError:
+                time.sleep(1)
+        assert status == 200
+        assert listening_addresses(port) == {"127.0.0.1"}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_ui_without_a_store_is_one_clear_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "ui", "--storage", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "no MLflow store in" in lines[0]
