@@ -91,7 +91,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     if resume and not restorable:
         raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
     storage.mkdir(parents=True, exist_ok=True)
+    state_path = storage / f"{spec.name}.{STATE_FILE}"
     uri = tracking_uri or tracking.default_tracking_uri(storage)
+    if resume and tracking_uri is None and state_path.is_file():
+        uri = json.loads(state_path.read_text())["tracking_uri"]     # the store the trials log to
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # frequent small checkpoints are the point here; Ray warns about them otherwise
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -103,7 +106,6 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus))}})
     try:
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
-        state_path = storage / f"{spec.name}.{STATE_FILE}"
         if resume:
             parent = json.loads(state_path.read_text())["parent_run_id"]
         else:
