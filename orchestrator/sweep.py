@@ -102,7 +102,9 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
         # the critic's metrics exist only from half of max_iter on: ASHA and Optuna act on the
         # results that carry the metric instead of failing on the earlier ones
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+    # without --address always a new local instance: a bare ray.init() may attach to the last
+    # cluster started on this machine (/tmp/ray/ray_current_cluster), even one shutting down
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus))}})
     try:
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)

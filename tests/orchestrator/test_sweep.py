@@ -54,11 +54,16 @@ def steps(client, run, key):
     return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
 
-def wait_for(condition, timeout, what):
+def wait_for(condition, timeout, what, process):
+    """Poll ``condition``; fail at once, with the sweep's output, if the sweep exits first."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if condition():
             return
+        if process.poll() is not None:
+            stdout, stderr = process.communicate()
+            raise AssertionError(f"the sweep exited ({process.returncode}) before {what}:\n"
+                                 f"{stdout[-2000:]}\n{stderr[-4000:]}")
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -111,7 +116,7 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path)
             ready = children_when_ready(tmp_path, "killed")
             return bool(ready and any(steps(ready[0], r, "generator")[-1:] >= [15] for r in ready[1])
                         and ray_trial_workers())
-        wait_for(reported_past_15, 600, "a trial past iteration 15")
+        wait_for(reported_past_15, 600, "a trial past iteration 15", process)
         victim = ray_trial_workers()[0]
         os.kill(victim, signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=900)
@@ -139,7 +144,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         def one_finished():
             ready = children_when_ready(tmp_path, "resumed")
             return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
-        wait_for(one_finished, 600, "a finished trial")
+        wait_for(one_finished, 600, "a finished trial", process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=300)
     finally:
