@@ -93,6 +93,21 @@ def test_smoke_sweep_tracks_every_trial(tmp_path):
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
 
 
+def sweep_until(spec, storage, condition, what, act, timeout=900):
+    """Run a sweep in the background, wait for ``condition``, ``act(process)`` on it, and return
+    (returncode, stdout, stderr) once the sweep ends; the sweep is killed if the test fails."""
+    process = subprocess.Popen(sweep_command(spec, storage), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(condition, 600, what, process)
+        act(process)
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stdout, stderr
+
+
 def ray_trial_workers():
     """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
     pids = []
@@ -109,21 +124,15 @@ def ray_trial_workers():
 
 def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):
     spec = spec_file(tmp_path, "killed", max_iter=60)
-    process = subprocess.Popen(sweep_command(spec, tmp_path), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        def reported_past_15():
-            ready = children_when_ready(tmp_path, "killed")
-            return bool(ready and any(steps(ready[0], r, "generator")[-1:] >= [15] for r in ready[1])
-                        and ray_trial_workers())
-        wait_for(reported_past_15, 600, "a trial past iteration 15", process)
-        victim = ray_trial_workers()[0]
-        os.kill(victim, signal.SIGKILL)
-        stdout, stderr = process.communicate(timeout=900)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr[-3000:]
+
+    def reported_past_15():
+        ready = children_when_ready(tmp_path, "killed")
+        return bool(ready and any(steps(ready[0], r, "generator")[-1:] >= [15] for r in ready[1])
+                    and ray_trial_workers())
+
+    returncode, _, stderr = sweep_until(spec, tmp_path, reported_past_15, "a trial past iteration 15",
+                                        lambda process: os.kill(ray_trial_workers()[0], signal.SIGKILL))
+    assert returncode == 0, stderr[-3000:]
     assert "failed; Ray retries it from its last checkpoint" in stderr
     client, _, children = child_runs(tmp_path, "killed")
     assert len(children) == 4                                           # no second run
@@ -138,19 +147,14 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path)
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     spec = spec_file(tmp_path, "resumed", max_iter=40)
-    process = subprocess.Popen(sweep_command(spec, tmp_path), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        def one_finished():
-            ready = children_when_ready(tmp_path, "resumed")
-            return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
-        wait_for(one_finished, 600, "a finished trial", process)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, stderr[-3000:]
+
+    def one_finished():
+        ready = children_when_ready(tmp_path, "resumed")
+        return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
+
+    returncode, _, stderr = sweep_until(spec, tmp_path, one_finished, "a finished trial",
+                                        lambda process: process.send_signal(signal.SIGINT), timeout=300)
+    assert returncode == 130, stderr[-3000:]
     assert "--resume" in stderr
     client, _, before = child_runs(tmp_path, "resumed")
     finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "generator"))
