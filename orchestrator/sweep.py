@@ -72,6 +72,23 @@ def tune_config(spec: SweepSpec, max_iter: int):
     return tune.TuneConfig(**kwargs)
 
 
+def final_classifier_state(spec: SweepSpec, trials: list[dict[str, Any]], data_root: str | None):
+    """The in-domain classifier's weights for the trials' final evaluation, loaded (or trained
+    once, here on the driver, rather than by every trial at once); None without one."""
+    from trainer import load_dataset
+    from trainer.metrics import has_classifier, load_or_train_classifier
+
+    dataset = trials[0]["dataset"]
+    if not spec.eval_samples or not has_classifier(dataset):
+        return None
+    import torch
+
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    data = load_dataset(dataset, data_root, log=log)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load_or_train_classifier(data, device=device, log=log).state_dict()
+
+
 def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_uri: str | None,
               resume: bool, data_root: str | None) -> int:
     import ray
@@ -105,7 +122,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     # without --address always a new local instance: a bare ray.init() may attach to the last
     # cluster started on this machine (/tmp/ray/ray_current_cluster), even one shutting down
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus))}})
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus)), **tracking.HTTP_ENV}})
     try:
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
         if resume:
@@ -120,8 +137,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                     "data_root": str(Path(data_root).resolve()) if data_root else None,
                     "threads": threads(spec.cpus), "critic_enabled": spec.critic_enabled,
                     "critic_steps": spec.critic_steps_per_report, "critic_cpus": spec.critic_cpus,
-                    "critic_gpus": critic_gpus}
-        trainable = tune.with_resources(run_trial, pgf)
+                    "critic_gpus": critic_gpus, "eval_samples": spec.eval_samples,
+                    "eval_diversity_pairs": spec.eval_diversity_pairs, "eval_codes": spec.eval_codes}
+        classifier = final_classifier_state(spec, trials, settings["data_root"])
+        trainable = tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
         count = spec.num_samples if spec.search == "optuna" else len(trials)
         print(f"sweep {spec.name}: {count} trials on {'GPUs' if cluster_gpus else 'CPUs'} "
               f"({pgf.bundles}), storage {experiment_path}, tracking {uri}", file=sys.stderr)

@@ -12,6 +12,7 @@
     mode: max
     resources: {cpus: 1, gpus: auto, trials_per_gpu: 4}
     critic: {enabled: true, steps_per_report: 100, cpus: 1}
+    evaluation: {samples: 10000, diversity_pairs: 5000, codes: 2000}   # at the end of each trial
     max_failures: 3                 # retries of a failed trial from its last checkpoint
 """
 
@@ -27,10 +28,11 @@ from trainer.config import ConfigError, TrialConfig
 from .specs import SpecError, read_yaml
 
 TOP_LEVEL = {"name", "description", "trial", "grid", "seeds", "search", "num_samples", "scheduler",
-             "metric", "mode", "resources", "critic", "max_failures"}
+             "metric", "mode", "resources", "critic", "evaluation", "max_failures"}
 RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu"}
 RUNTIME_SETTINGS = ("device", "data_root")
 CRITIC_KEYS = {"enabled", "steps_per_report", "cpus", "gpus"}
+EVALUATION_KEYS = {"samples", "diversity_pairs", "codes"}
 
 
 @dataclass
@@ -54,6 +56,11 @@ class SweepSpec:
     critic_cpus: float = 1.0
     critic_gpus: float | str = "auto"
     max_failures: int = 3
+    # final evaluation of every finished trial: samples for the metrics (0 skips it), MS-SSIM
+    # pairs for sample diversity, test images encoded for the latent statistics
+    eval_samples: int = 10_000
+    eval_diversity_pairs: int = 5000
+    eval_codes: int = 2000
 
     # ------------------------------------------------------------------ expansion
     def trials(self) -> list[dict[str, Any]]:
@@ -135,6 +142,11 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
         _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
     resources = _mapping(path, content, "resources", RESOURCE_KEYS)
     critic = _mapping(path, content, "critic", CRITIC_KEYS)
+    evaluation = _mapping(path, content, "evaluation", EVALUATION_KEYS)
+    eval_values = {key: int(_number(path, f"evaluation.{key}", evaluation.get(key, default), 0))
+                   for key, default in (("samples", 10_000), ("diversity_pairs", 5000), ("codes", 2000))}
+    if eval_values["samples"] == 1:
+        _fail(path, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2")
     max_failures = content.get("max_failures", 3)
     if not isinstance(max_failures, int) or max_failures < 0:
         _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
@@ -150,7 +162,8 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
                                             critic.get("steps_per_report", 100), 1)),
         critic_cpus=_number(path, "critic.cpus", critic.get("cpus", 1.0), 0.01),
         critic_gpus=_number(path, "critic.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True),
-        max_failures=max_failures)
+        max_failures=max_failures, eval_samples=eval_values["samples"],
+        eval_diversity_pairs=eval_values["diversity_pairs"], eval_codes=eval_values["codes"])
     try:
         spec.trials()                                # every trial must be a valid TrialConfig
     except ConfigError as err:

@@ -17,6 +17,10 @@ from typing import Any
 
 DEFAULT_DB = "mlflow.db"
 STATUS_TAG = "trial_status"
+SERVER_WAIT_S = 300.0          # how long a trial waits for an unreachable tracking server to return
+# MLflow's HTTP client retries for minutes by default; trials buffer instead, so fail fast
+HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def default_tracking_uri(storage: Path) -> str:
@@ -88,34 +92,46 @@ class TrialTracker:
     """A trial's child run. ``state()`` / ``restore()`` travel in the trial's checkpoint."""
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, trial_name: str,
-                 hyperparameters: dict[str, Any], state: dict | None = None):
+                 hyperparameters: dict[str, Any], state: dict | None = None, node: str | None = None):
         self.uri = uri
         self.pending_metrics: list[tuple[str, float, int, int]] = []
         self.pending_artifacts: list[tuple[str, str]] = []
+        self.pending_tags: dict[str, str] = {}
+        self.nodes: list[str] = []
         if state is not None:
             self.run_id = state["run_id"]
             self.pending_metrics = [tuple(m) for m in state["pending_metrics"]]
             self.pending_artifacts = [tuple(a) for a in state["pending_artifacts"]]
-            return
-        client = _client(uri)
-        run = _retry(lambda: client.create_run(
-            experiment_id, run_name=trial_name,
-            tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running"}))
-        self.run_id = run.info.run_id
-        from mlflow.entities import Param
+            self.pending_tags = dict(state.get("pending_tags", {}))
+            self.nodes = list(state.get("nodes", []))
+        else:
+            client = _client(uri)
+            # a new trial may start while the tracking server is away: wait for it (minutes)
+            run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
+                experiment_id, run_name=trial_name,
+                tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running"}))
+            self.run_id = run.info.run_id
+            from mlflow.entities import Param
 
-        _retry(lambda: client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in
-                                                             sorted(hyperparameters.items())]))
+            _retry_for(SERVER_WAIT_S, lambda: client.log_batch(
+                self.run_id, params=[Param(k, str(v)) for k, v in sorted(hyperparameters.items())]))
+        if node is not None:
+            # where the trial ran: the current Ray node, and every node it ran on (retries move it)
+            if not self.nodes or self.nodes[-1] != node:
+                self.nodes.append(node)
+            self.pending_tags.update({"ray_node_id": node, "ray_nodes": ",".join(self.nodes)})
 
     def state(self) -> dict:
         return {"run_id": self.run_id, "pending_metrics": list(self.pending_metrics),
-                "pending_artifacts": list(self.pending_artifacts)}
+                "pending_artifacts": list(self.pending_artifacts), "pending_tags": dict(self.pending_tags),
+                "nodes": list(self.nodes)}
 
-    def add(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None) -> None:
-        """Buffer metrics at ``step`` and image files for the run's ``samples/`` folder."""
+    def add(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None,
+            folder: str = "samples") -> None:
+        """Buffer metrics at ``step`` and files for the run's artifact ``folder``."""
         now = int(time.time() * 1000)
         self.pending_metrics += [(k, float(v), now, step) for k, v in metrics.items()]
-        self.pending_artifacts += [(str(p), "samples") for p in (artifacts or {}).values()]
+        self.pending_artifacts += [(str(p), folder) for p in (artifacts or {}).values()]
 
     def flush(self, attempts: int = 3) -> bool:
         """Send what is buffered; False (keeping the buffer) when the server is unreachable."""
@@ -123,6 +139,9 @@ class TrialTracker:
 
         client = _client(self.uri)
         try:
+            for key, value in list(self.pending_tags.items()):
+                _retry(lambda: client.set_tag(self.run_id, key, value), attempts=attempts)
+                del self.pending_tags[key]
             while self.pending_metrics:
                 batch = self.pending_metrics[:900]
                 _retry(lambda: client.log_batch(self.run_id, metrics=[Metric(*m) for m in batch]),
@@ -139,17 +158,17 @@ class TrialTracker:
             return False
         return True
 
-    def finish(self, status: str, message: str = "", wait_s: float = 120.0) -> None:
+    def finish(self, status: str, message: str = "", wait_s: float = SERVER_WAIT_S) -> None:
         """Flush everything (retrying while the server is away) and close the run."""
         deadline = time.time() + wait_s
         while not self.flush() and time.time() < deadline:
             time.sleep(5)
         client = _client(self.uri)
-        _retry(lambda: client.set_tag(self.run_id, STATUS_TAG, status))
+        _retry_for(wait_s, lambda: client.set_tag(self.run_id, STATUS_TAG, status))
         if message:
-            _retry(lambda: client.set_tag(self.run_id, "trial_message", message[:5000]))
-        _retry(lambda: client.set_terminated(self.run_id, "FINISHED" if status in ("finished", "diverged")
-                                             else "FAILED"))
+            _retry_for(wait_s, lambda: client.set_tag(self.run_id, "trial_message", message[:5000]))
+        _retry_for(wait_s, lambda: client.set_terminated(
+            self.run_id, "FINISHED" if status in ("finished", "diverged") else "FAILED"))
 
 
 def _retry(call, attempts: int = 5, delay: float = 0.5):
@@ -161,3 +180,17 @@ def _retry(call, attempts: int = 5, delay: float = 0.5):
             if attempt == attempts - 1:
                 raise
             time.sleep(delay * (2 ** attempt))
+
+
+def _retry_for(seconds: float, call, delay: float = 2.0):
+    """Retry ``call`` until it succeeds or ``seconds`` have passed (then raise its error)."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return _retry(call, attempts=3)
+        except Exception as err:  # noqa: BLE001
+            if time.time() + delay > deadline:
+                raise
+            print(f"mlflow: {type(err).__name__} from the tracking server; retrying for up to "
+                  f"{deadline - time.time():.0f} s", file=sys.stderr)
+            time.sleep(delay)

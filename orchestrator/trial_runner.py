@@ -1,9 +1,11 @@
-"""What runs inside one Ray Tune trial: the trainer, its MLflow child run, and from half of
-max_iter on the independent critic as a Ray actor in the trial's own placement-group bundle."""
+"""What runs inside one Ray Tune trial: the trainer, its MLflow child run, from half of max_iter
+on the independent critic as a Ray actor in the trial's own placement-group bundle, and at the
+last iteration the final evaluation (sample metrics and the codes of test images)."""
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,11 @@ import torch
 from ray import tune
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+import numpy as np
+
 from trainer import TrialConfig, build_algorithm, load_dataset, train
 from trainer.checkpoint import CheckpointStore
-from trainer.metrics import IndependentCritic
+from trainer.metrics import IndependentCritic, Timer, build_classifier, encode_test_codes, evaluate_generator
 
 from .tracking import TrialTracker
 
@@ -51,8 +55,32 @@ class CriticActor:
         return self.critic.state_dict()
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable. ``config = {"hp": hyperparameters, "settings": ...}``."""
+def final_evaluation(report, data, settings: dict, classifier_state: dict | None, folder: Path,
+                     log) -> tuple[dict[str, float], dict[str, Path]]:
+    """Sample metrics of the final generator and the codes of test images (saved as .npy)."""
+    algo, timer = report.algorithm, Timer()
+    classifier = None
+    if classifier_state is not None:
+        classifier = build_classifier(data.name)
+        classifier.load_state_dict(classifier_state)
+        classifier.eval()
+    start = time.perf_counter()
+    metrics = evaluate_generator(algo, data, samples=settings["eval_samples"], classifier=classifier,
+                                 timer=timer, diversity_pairs=settings["eval_diversity_pairs"])
+    files = {}
+    codes = encode_test_codes(algo, data, settings["eval_codes"])
+    if codes is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        files["codes"] = folder / f"test_codes_{report.iteration:07d}.npy"
+        np.save(files["codes"], codes.numpy())
+    log(f"final evaluation on {settings['eval_samples']:,} samples in {time.perf_counter() - start:.1f} s: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    return metrics, files
+
+
+def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> None:
+    """The Ray Tune function trainable. ``config = {"hp": hyperparameters, "settings": ...}``;
+    ``classifier_state``: the in-domain classifier for the final evaluation (from the driver)."""
     hp, settings = dict(config["hp"]), config["settings"]
     torch.set_num_threads(settings["threads"])
     device = "cuda" if ray.get_gpu_ids() else "cpu"
@@ -69,10 +97,12 @@ def run_trial(config: dict[str, Any]) -> None:
         shutil.rmtree(checkpoint_dir)
     box: dict[str, Any] = {"tracker": None, "actor": None, "critic_state": None}
 
+    node = ray.get_runtime_context().get_node_id()
+
     def new_tracker(state=None):
         return TrialTracker(settings["tracking_uri"], settings["experiment_id"], settings["parent_run_id"],
                             context.get_trial_name(), {**cfg.hyperparameters(), "ray_trial_id": context.get_trial_id()},
-                            state=state)
+                            state=state, node=node)
 
     if not CheckpointStore(checkpoint_dir).exists():
         box["tracker"] = new_tracker()
@@ -100,13 +130,21 @@ def run_trial(config: dict[str, Any]) -> None:
                 ray.get(box["actor"].load_state.remote(box["critic_state"]))
         return box["actor"]
 
+    log = lambda message: print(message, flush=True)  # noqa: E731
+    data = load_dataset(cfg.dataset, cfg.data_root, log=log)
+
     def evaluate(report) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if settings["critic_enabled"] and report.iteration * 2 >= cfg.max_iter:
             generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
             metrics = ray.get(critic_actor().advance.remote(generator, settings["critic_steps"]))
+        files: dict[str, Path] = {}
+        if report.iteration == cfg.max_iter and settings.get("eval_samples"):
+            final, files = final_evaluation(report, data, settings, classifier_state, work / "latent", log)
+            metrics.update(final)
         # buffered before the checkpoint is written, so a crash right after it loses nothing
         box["tracker"].add({**report.metrics, **metrics}, report.iteration, report.images)
+        box["tracker"].add({}, report.iteration, files, folder="latent")
         return metrics
 
     def report(rep) -> None:
@@ -118,8 +156,8 @@ def run_trial(config: dict[str, Any]) -> None:
             tune.report(metrics)
 
     try:
-        result = train(cfg, report, checkpoint_dir, sample_dir=sample_dir, evaluate=evaluate,
-                       extra_state=(get_extra, set_extra), log=lambda m: print(m, flush=True))
+        result = train(cfg, report, checkpoint_dir, data=data, sample_dir=sample_dir, evaluate=evaluate,
+                       extra_state=(get_extra, set_extra), log=log)
     finally:
         if box["actor"] is not None:
             ray.kill(box["actor"])

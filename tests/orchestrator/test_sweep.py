@@ -5,77 +5,23 @@ resumed with --resume (nothing finished is rerun)."""
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
-SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+from .sweep_helpers import (SMOKE, child_runs, children_when_ready, ray_trial_workers, spec_file, steps,
+                            sweep_command, sweep_until)
+
 pytestmark = pytest.mark.slow
 
 
-def spec_file(tmp_path, name, **trial):
-    spec = yaml.safe_load(SMOKE.read_text())
-    spec["name"] = name
-    spec["trial"].update(trial)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def sweep_command(spec, storage, *extra):
-    return [sys.executable, "-m", "orchestrator.cli", "sweep", str(spec), "--storage", str(storage), *extra]
-
-
-def child_runs(storage, name):
-    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(name)
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
-    return client, parents, children
-
-
-def children_when_ready(storage, name):
-    """(client, child runs) once the driver has created the store and the experiment, else None."""
-    if not (storage / "mlflow.db").exists():
-        return None
-    try:
-        client, _, children = child_runs(storage, name)
-    except Exception:                                   # store or experiment still being created
-        return None
-    return client, children
-
-
-def steps(client, run, key):
-    return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
-
-
-def wait_for(condition, timeout, what, process):
-    """Poll ``condition``; fail at once, with the sweep's output, if the sweep exits first."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            stdout, stderr = process.communicate()
-            raise AssertionError(f"the sweep exited ({process.returncode}) before {what}:\n"
-                                 f"{stdout[-2000:]}\n{stderr[-4000:]}")
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_smoke_sweep_tracks_every_trial(tmp_path):
-    start = time.time()
-    out = subprocess.run(sweep_command(SMOKE, tmp_path), capture_output=True, text=True, timeout=900)
-    wall = time.time() - start
+def test_smoke_sweep_tracks_every_trial(smoke_sweep):
+    storage, out, wall = smoke_sweep
     assert out.returncode == 0, out.stderr[-3000:]
     assert "sweep smoke: 4 finished, 0 diverged, 0 stopped early, 0 failed" in out.stderr
-    assert f"orchestrate ui --storage {tmp_path}" in out.stdout
-    client, parents, children = child_runs(tmp_path, "smoke")
+    assert f"orchestrate ui --storage {storage}" in out.stdout
+    client, parents, children = child_runs(storage, "smoke")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.metrics["trials_finished"] == 4 and parents[0].data.params["spec"] == "smoke"
     assert len(children) == 4
@@ -87,39 +33,15 @@ def test_smoke_sweep_tracks_every_trial(tmp_path):
         assert steps(client, run, "generator") == [5, 10, 15, 20]
         assert steps(client, run, "encoder") == [5, 10, 15, 20]
         assert steps(client, run, "critic_neg_w_test") == [10, 15, 20]      # from halfway on
+        assert steps(client, run, "sample_diversity") == [20]               # the final evaluation
+        assert 0 < run.data.metrics["sample_diversity"] < 1
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
         assert "samples/samples_0000020.png" in artifacts
         assert "samples/reconstructions_0000020.png" in artifacts
+        codes = [a.path for a in client.list_artifacts(run.info.run_id, "latent")]
+        assert codes == ["latent/test_codes_0000020.npy"]
+        assert np.load(client.download_artifacts(run.info.run_id, codes[0], str(storage))).shape == (100, 8)
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
-
-
-def sweep_until(spec, storage, condition, what, act, timeout=900):
-    """Run a sweep in the background, wait for ``condition``, ``act(process)`` on it, and return
-    (returncode, stdout, stderr) once the sweep ends; the sweep is killed if the test fails."""
-    process = subprocess.Popen(sweep_command(spec, storage), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(condition, 600, what, process)
-        act(process)
-        stdout, stderr = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process.returncode, stdout, stderr
-
-
-def ray_trial_workers():
-    """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if cmdline.startswith("ray::") and ("run_trial" in cmdline or "ImplicitFunc" in cmdline):
-                pids.append(int(proc.name))
-    return pids
 
 
 def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):

@@ -67,8 +67,12 @@ def test_seeds_repeat_every_grid_point(tmp_path):
 
 
 def test_quickstart_and_smoke_are_valid_specs():
-    assert len(load_sweep_spec(SPACES / "smoke.yaml").trials()) >= 4
-    assert load_sweep_spec(SPACES / "quickstart.yaml").trials()[0]["dataset"] == "digits"
+    smoke = load_sweep_spec(SPACES / "smoke.yaml")
+    assert len(smoke.trials()) >= 4
+    assert (smoke.eval_samples, smoke.eval_diversity_pairs, smoke.eval_codes) == (200, 200, 100)
+    quickstart = load_sweep_spec(SPACES / "quickstart.yaml")
+    assert quickstart.trials()[0]["dataset"] == "digits"
+    assert (quickstart.eval_samples, quickstart.eval_diversity_pairs, quickstart.eval_codes) == (10_000, 5000, 2000)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -81,6 +85,9 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna"}, "field 'metric' is needed"),
     ({"resources": {"gpu": 1}}, "unknown field 'resources.gpu'"),
     ({"seeds": 3}, "field 'seeds' must be a non-empty list of integers"),
+    ({"evaluation": {"sample": 10}}, "unknown field 'evaluation.sample'"),
+    ({"evaluation": {"samples": -5}}, "field 'evaluation.samples' must be a number >= 0"),
+    ({"evaluation": {"samples": 1}}, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

@@ -172,14 +172,23 @@ def classifier_path(data: ImageDataset) -> Path:
     return cache_dir() / "classifiers" / f"{data.name}-{fingerprint(data)}.pt"
 
 
+def has_classifier(dataset: str) -> bool:
+    return dataset in STACKED or dataset == "cifar10"
+
+
+def build_classifier(dataset: str) -> nn.Module:
+    """An untrained in-domain classifier of the right kind for ``dataset`` (load a state into it)."""
+    return StackedDigitClassifier() if dataset in STACKED else VGGClassifier()
+
+
 def load_or_train_classifier(data: ImageDataset, *, train_if_missing: bool = True, steps: int | None = None,
                              device: str = "cpu", log: Callable[[str], None] = print) -> nn.Module:
     """The dataset's in-domain classifier from the cache, trained (and kept) when missing."""
-    if data.name not in STACKED and data.name != "cifar10":
+    if not has_classifier(data.name):
         raise MetricsError(f"no in-domain classifier for {data.name}: inception score, FID and mode "
                          "counts use one for colormnist, digits and cifar10 (or Inception-v3 weights)")
     path = classifier_path(data)
-    model = StackedDigitClassifier() if data.name in STACKED else VGGClassifier()
+    model = build_classifier(data.name)
     if path.is_file():
         model.load_state_dict(torch.load(path, map_location="cpu")["state_dict"])
         return model.eval()

@@ -66,12 +66,12 @@ def classifier_metrics(images, data: ImageDataset, classifier, timer: Timer, pre
 
 def evaluate_images(images: torch.Tensor, data: ImageDataset, *, classifier=None,
                     inception=None, timer: Timer | None = None,
-                    fid_images: torch.Tensor | None = None) -> dict[str, float]:
+                    fid_images: torch.Tensor | None = None, diversity_pairs: int = 5000) -> dict[str, float]:
     """Diversity, and with a classifier the inception score, FID (against the test split) and, on
     stacked digits, modes covered and KL to uniform. ``inception`` adds the same with ImageNet
     Inception-v3 under an ``inception_`` prefix."""
     timer = timer or Timer()
-    metrics = {"sample_diversity": timer("sample_diversity", lambda: sample_diversity(images))}
+    metrics = {"sample_diversity": timer("sample_diversity", lambda: sample_diversity(images, diversity_pairs))}
     if classifier is not None:
         metrics.update(classifier_metrics(images, data, classifier, timer, fid_images=fid_images))
     if inception is not None:
@@ -112,6 +112,33 @@ def evaluate_reference(data: ImageDataset, *, classifier=None, inception=None, c
     return metrics
 
 
+def generate_samples(algo, n: int, generator: torch.Generator, chunk: int = 500) -> torch.Tensor:
+    """``n`` samples of ``algo``'s generator on the CPU, drawn in chunks (eval-mode batch norm)."""
+    return torch.cat([algo.generate(algo.sample_prior(len(part), generator=generator)).cpu()
+                      for part in torch.arange(n).split(chunk)])
+
+
+@torch.no_grad()
+def encode_test_codes(algo, data: ImageDataset, count: int, chunk: int = 500) -> torch.Tensor | None:
+    """Codes of the first ``count`` test images (models with an encoder; else None), for the
+    latent statistics of Figures 11-12."""
+    if not algo.has_encoder or count <= 0:
+        return None
+    images = data.test[:count]
+    return torch.cat([algo.encode(to_float(part.to(algo.device))).cpu() for part in images.split(chunk)])
+
+
+def evaluate_generator(algo, data: ImageDataset, *, samples: int = 10_000, classifier=None, inception=None,
+                       timer: Timer | None = None, seed: int = 12345,
+                       diversity_pairs: int = 5000) -> dict[str, float]:
+    """The sample metrics of a trained generator: ``samples`` images from a fixed seed."""
+    timer = timer or Timer()
+    fixed = torch.Generator(device=algo.device).manual_seed(seed)
+    images = timer("generate", lambda: generate_samples(algo, samples, fixed))
+    return evaluate_images(images, data, classifier=classifier, inception=inception, timer=timer,
+                           diversity_pairs=diversity_pairs)
+
+
 def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_steps: int = 500,
                         data_root: str | None = None, device: str = "cpu", classifier=None,
                         inception=None, data: ImageDataset | None = None, timer: Timer | None = None,
@@ -132,14 +159,10 @@ def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_st
     if classifier is None and data.name in STACKED + ("cifar10",):
         classifier = load_or_train_classifier(data, log=log)
 
-    def sample(n, generator):
-        return torch.cat([algo.generate(algo.sample_prior(len(chunk), generator=generator)).cpu()
-                          for chunk in torch.arange(n).split(500)])
-
-    fixed = torch.Generator(device=algo.device).manual_seed(12345)
-    images = timer("generate", lambda: sample(samples, fixed))
-    metrics = evaluate_images(images, data, classifier=classifier, inception=inception, timer=timer)
+    metrics = evaluate_generator(algo, data, samples=samples, classifier=classifier, inception=inception,
+                                 timer=timer)
     if critic_steps:
-        metrics.update(_critic_metrics(data, sample, critic_steps, cfg.width, algo.device, timer))
+        metrics.update(_critic_metrics(data, lambda n, generator: generate_samples(algo, n, generator),
+                                       critic_steps, cfg.width, algo.device, timer))
     metrics["iteration"] = state["iteration"]
     return metrics, cfg

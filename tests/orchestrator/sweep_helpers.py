@@ -1,0 +1,92 @@
+"""Helpers of the sweep tests: run a sweep as a user does (the CLI in a subprocess), watch its
+MLflow store, act on it, and find its Ray processes."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+
+
+def spec_file(tmp_path, name, **trial):
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["name"] = name
+    spec["trial"].update(trial)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sweep_command(spec, storage, *extra):
+    return [sys.executable, "-m", "orchestrator.cli", "sweep", str(spec), "--storage", str(storage), *extra]
+
+
+def child_runs(storage, name):
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    return client, parents, children
+
+
+def children_when_ready(storage, name):
+    """(client, child runs) once the driver has created the store and the experiment, else None."""
+    if not (storage / "mlflow.db").exists():
+        return None
+    try:
+        client, _, children = child_runs(storage, name)
+    except Exception:                                   # store or experiment still being created
+        return None
+    return client, children
+
+
+def steps(client, run, key):
+    return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+
+def wait_for(condition, timeout, what, process):
+    """Poll ``condition``; fail at once, with the sweep's output, if the sweep exits first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            stdout, stderr = process.communicate()
+            raise AssertionError(f"the sweep exited ({process.returncode}) before {what}:\n"
+                                 f"{stdout[-2000:]}\n{stderr[-4000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sweep_until(spec, storage, condition, what, act, timeout=900):
+    """Run a sweep in the background, wait for ``condition``, ``act(process)`` on it, and return
+    (returncode, stdout, stderr) once the sweep ends; the sweep is killed if the test fails."""
+    process = subprocess.Popen(sweep_command(spec, storage), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(condition, 600, what, process)
+        act(process)
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stdout, stderr
+
+
+def ray_trial_workers():
+    """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline.startswith("ray::") and ("run_trial" in cmdline or "ImplicitFunc" in cmdline):
+                pids.append(int(proc.name))
+    return pids
