@@ -10,10 +10,13 @@ from trainer.config import ConfigError
 from trainer.data import DatasetError
 from trainer.metrics import MetricsError
 
-from . import evaluate_command, sweep_command, trial_command
+from analysis.errors import AnalysisError
+
+from . import analyze_command, evaluate_command, sweep_command, trial_command
 from .specs import SpecError, UsageError
 
-USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError)
+USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError,
+               AnalysisError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial_command.add_parser(subparsers)
     evaluate_command.add_parsers(subparsers)
     sweep_command.add_parsers(subparsers)
+    analyze_command.add_parser(subparsers)
     return parser
 
 

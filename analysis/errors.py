@@ -1,0 +1,2 @@
+class AnalysisError(Exception):
+    """Something the user can fix, said in one line."""

@@ -1,0 +1,243 @@
+"""`orchestrate analyze`: a sweep's (or several sweeps') runs turned into tables, figures and one
+self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import plots
+from .metrics import BY_NAME, MetricInfo, present
+from .errors import AnalysisError
+from .runs import Sweep, combine
+from .tables import best_jobs, finished, markdown, metric_agreement, quartile_table, varied_hyperparameters
+
+CRITIC_KEYS = ("critic_neg_w_val", "critic_neg_w_test")
+
+
+@dataclass
+class Analysis:
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    partial: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def load_reference(path: str | None, datasets: list[str]) -> tuple[dict[str, float], str | None]:
+    """The dataset's own metric values from ``orchestrate evaluate --reference`` (its metrics.json);
+    without ``path``, its default output runs/reference-<dataset>/metrics.json when it exists."""
+    if path is None:
+        if len(datasets) != 1 or not (default := Path(f"runs/reference-{datasets[0]}/metrics.json")).is_file():
+            return {}, None
+        path = str(default)
+    try:
+        record = json.loads(Path(path).read_text())
+        metrics = record["metrics"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AnalysisError(f"{path} is not a metrics.json of `orchestrate evaluate --reference`") from None
+    if record.get("reference") not in datasets:
+        raise AnalysisError(f"{path} holds the reference of {record.get('reference')!r}, but the sweep "
+                            f"trained on {', '.join(datasets)}")
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}, path
+
+
+def comparable_reference(reference: dict[str, float], done: pd.DataFrame, notes: list[str]) -> dict[str, float]:
+    """The reference without its critic values when its critic trained a different number of
+    steps than the trials' critics (-W grows with the critic's training: not comparable)."""
+    trial_steps = sorted(done["critic_steps"].dropna().unique()) if "critic_steps" in done else []
+    if "critic_steps" not in reference or trial_steps == [reference["critic_steps"]]:
+        return reference
+    notes.append(f"No reference line for the critic: the reference critic trained {reference['critic_steps']:g} "
+                 f"steps, the trials' critics {', '.join(f'{s:g}' for s in trial_steps) or 'an unknown number of'} "
+                 "steps, and -W depends on how long a critic trained.")
+    return {k: v for k, v in reference.items() if not k.startswith("critic_")}
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def critic_histories(sweeps: list[Sweep], best: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """The critic's -W against iteration for the ``best`` trials, from the runs' metric histories."""
+    uris = {s.name: s.tracking_uri for s in sweeps}
+    histories: dict[str, dict[str, pd.DataFrame]] = {}
+    for row in best.itertuples():
+        client = _client(uris[row.sweep])
+        columns = {}
+        for key in CRITIC_KEYS:
+            points = {m.step: m.value for m in client.get_metric_history(row.run_id, key)}
+            columns[key] = pd.Series(points, dtype=float)
+        history = pd.DataFrame(columns).sort_index().rename_axis("step").reset_index()
+        if len(history):
+            histories.setdefault(row.group, {})[row.trial] = history
+    return histories
+
+
+def load_test_codes(sweep: Sweep, run_id: str, folder: Path) -> np.ndarray | None:
+    """The codes of test images a trial saved at its final evaluation (models with an encoder)."""
+    client = _client(sweep.tracking_uri)
+    files = sorted(a.path for a in client.list_artifacts(run_id, "latent") if a.path.endswith(".npy"))
+    if not files:
+        return None
+    return np.load(client.download_artifacts(run_id, files[-1], str(folder)))
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0,
+                         classes="table", escape=True)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table.table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}
+.table th,.table td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
+.table th{background:#f3f3f3}.partial{background:#fff3cd;border:1px solid #e0c060;padding:0.6em 1em}
+img{max-width:100%;margin:0.5em 0 1.5em}h2{border-bottom:2px solid #ccc;padding-bottom:4px}
+.note{color:#555;font-size:13px}"""
+
+
+def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], reference_source: str | None,
+            rank_by: str | None = None, best: int = 10, curves: int = 5,
+            log: Callable[[str], None] = print) -> Analysis:
+    frame = combine(sweeps)
+    counts = {s.name: s.counts() for s in sweeps}
+    done = finished(frame)
+    if done.empty:
+        summary = "; ".join(f"{name}: " + ", ".join(f"{v} {k}" for k, v in c.items() if v) for name, c in counts.items())
+        raise AnalysisError(f"no finished trial to analyse yet ({summary or 'no trials'}); wait for trials "
+                            "to finish, or see why they ended in `orchestrate ui`")
+    metrics = present(done)
+    if not metrics:
+        raise AnalysisError("the finished trials logged none of the sweep metrics (critic -W, inception "
+                            "score, diversity, modes, FID): was the critic or the final evaluation off?")
+    if rank_by is not None and rank_by not in BY_NAME:
+        raise AnalysisError(f"--rank-by {rank_by!r} is not a metric; choose one of "
+                            f"{', '.join(m.name for m in metrics)}")
+    rank = BY_NAME[rank_by] if rank_by else metrics[0]
+    analysis = Analysis(out, partial=any(s.running for s in sweeps))
+    reference = comparable_reference(reference, done, analysis.notes)
+    out.mkdir(parents=True, exist_ok=True)
+    step = _Steps(log, 6)
+    hyperparameters = varied_hyperparameters(frame, [h for s in sweeps for h in s.hyperparameters])
+
+    step("tables")
+    status = pd.DataFrame([{"sweep": name, **c} for name, c in counts.items()])
+    quartiles = quartile_table(frame, metrics)
+    top = best_jobs(frame, rank, reference, best)
+    top_columns = ["group", "trial", *hyperparameters, *[m.name for m in metrics]]
+    top = top[[c for c in top_columns if c in top]]
+    correlation, split = metric_agreement(frame, metrics, reference)
+    frame.to_csv(_add(analysis, out / "trials.csv"), index=False)
+    quartiles.to_csv(_add(analysis, out / "quartiles.csv"), index=False)
+    _add(analysis, out / "quartiles.md").write_text(markdown(quartiles))
+    top.to_csv(_add(analysis, out / "best_jobs.csv"), index=False)
+    _add(analysis, out / "best_jobs.md").write_text(markdown(top))
+    correlation.rename_axis("metric").to_csv(_add(analysis, out / "metric_correlation.csv"))
+    split.rename_axis("metric").to_csv(_add(analysis, out / "metric_different_halves.csv"))
+
+    step("box plots")
+    figures = {"box": _add(analysis, plots.box_plots(frame, metrics, reference, out / "box_plots.png", best))}
+    step("critic curves")
+    if any(k in done for k in CRITIC_KEYS):
+        critic_rank = BY_NAME["critic_neg_w_test"] if "critic_neg_w_test" in done else rank
+        curve_trials = best_jobs(frame, critic_rank, reference, curves)
+        histories = critic_histories(sweeps, curve_trials)
+        if histories:
+            figures["critic"] = _add(analysis, plots.critic_curves(histories, out / "critic_curves.png"))
+    step("latent statistics")
+    latent: dict[str, Path] = {}
+    by_sweep = {s.name: s for s in sweeps}
+    with tempfile.TemporaryDirectory() as scratch:
+        for row in best_jobs(frame, rank, reference, 1).itertuples():
+            codes = load_test_codes(by_sweep[row.sweep], row.run_id, Path(scratch))
+            if codes is not None:
+                title = f"{row.group}: codes of {len(codes):,} test images, best trial by {rank.name} ({row.trial})"
+                name = row.group.replace("/", "_")
+                latent[row.group] = _add(analysis, plots.latent_statistics(codes, title, out / f"latent_{name}.png"))
+    step("metric agreement")
+    if len(metrics) > 1:
+        figures["agreement"] = _add(analysis, plots.agreement(correlation, split, out / "metric_agreement.png"))
+    else:
+        analysis.notes.append("metric agreement needs two metrics or more; the trials logged one")
+    step("HTML report")
+    report = out / "report.html"
+    report.write_text(_html(sweeps, status, quartiles, top, rank, figures, latent, correlation, split,
+                            reference, reference_source, analysis, metrics, best))
+    analysis.files.append(report)
+    return analysis
+
+
+def _add(analysis: Analysis, path: Path) -> Path:
+    analysis.files.append(path)
+    return path
+
+
+class _Steps:
+    """Concise progress lines: [k/n] what, with the seconds since the start."""
+
+    def __init__(self, log, total: int):
+        self.log, self.total, self.count, self.start = log, total, 0, time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        self.count += 1
+        self.log(f"[{self.count}/{self.total}] {what} ({time.perf_counter() - self.start:.1f} s)")
+
+
+def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, correlation, split, reference,
+          reference_source, analysis: Analysis, metrics, best: int) -> str:
+    names = ", ".join(s.name for s in sweeps)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep analysis: {html.escape(names)}"
+             f"</title><style>{STYLE}</style></head><body>",
+             f"<h1>Sweep analysis: {html.escape(names)}</h1>",
+             f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
+             + "; ".join(f"{html.escape(s.name)} (parent run {s.parent_run_id}, {html.escape(s.tracking_uri)})"
+                         for s in sweeps) + ".</p>"]
+    if analysis.partial:
+        parts.append("<p class='partial'><b>Partial results:</b> the sweep is still running; the tables "
+                     "and plots cover the trials finished so far. Run the analysis again when it ends.</p>")
+    parts += ["<h2>Trials</h2>", _table_html(status),
+              "<p class='note'>Quartiles, best jobs and plots use the finished trials; diverged, stopped "
+              "and failed trials are counted here only.</p>",
+              "<h2>Spread over the sweep</h2>", _image(figures["box"], "box plots"),
+              "<h2>Quartiles</h2>", _table_html(quartiles),
+              f"<h2>Best {best} jobs per model by {html.escape(rank.label)}</h2>", _table_html(top)]
+    if "critic" in figures:
+        parts += ["<h2>Independent critic during training (best trials)</h2>",
+                  _image(figures["critic"], "critic curves")]
+    if latent:
+        parts.append("<h2>Latent statistics</h2>")
+        parts += [_image(path, f"latent statistics {group}") for group, path in latent.items()]
+    if "agreement" in figures:
+        parts += ["<h2>Metric agreement</h2>",
+                  "<p class='note'>Rankings use each metric's better direction (diversity: closeness "
+                  "to the reference). Different halves: the share of trials one metric ranks in the "
+                  "better half and the other in the worse half.</p>",
+                  _image(figures["agreement"], "metric agreement"),
+                  _table_html(correlation.reset_index(names="spearman")),
+                  _table_html(split.reset_index(names="different halves"))]
+    parts.append("<h2>Reference values</h2>")
+    if reference:
+        shown = {k: v for k, v in reference.items() if k in {m.name for m in metrics} | {"sample_diversity_noisy"}}
+        parts += [f"<p class='note'>From {html.escape(str(reference_source))}.</p>",
+                  _table_html(pd.DataFrame([shown]))]
+    else:
+        parts.append("<p class='note'>None: run <code>orchestrate evaluate --reference --dataset NAME</code> "
+                     "and pass its metrics.json with --reference to draw the dataset's own values.</p>")
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in analysis.notes]
+    parts.append("</body></html>")
+    return "\n".join(parts)

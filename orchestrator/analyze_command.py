@@ -1,0 +1,68 @@
+"""`orchestrate analyze`: quartile tables, box plots and an HTML report from a sweep's runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .specs import UsageError
+from .sweep_command import DEFAULT_STORAGE
+
+ANALYZE_HELP = """Judge models by the spread over whole sweeps (Section 6 of the paper).
+
+Reads the sweeps' MLflow runs and writes to --out: quartile tables per model and metric
+(quartiles.csv/.md), the best jobs with their hyperparameters (best_jobs.csv/.md), box plots with
+the best jobs as circles and the dataset's own value as a line (box_plots.png), the independent
+critic's -W during training for the best trials (critic_curves.png), latent statistics from the
+codes of test images (latent_<model>.png), the metrics' rank agreement (metric_agreement.png) and
+report.html with all of it embedded. The folder is also logged as artifacts "analysis/" of each
+sweep's parent MLflow run. Several sweeps (e.g. one per model) are compared side by side.
+"""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("analyze", help="quartile tables, box plots and an HTML report of sweeps",
+                                   description=ANALYZE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweeps", nargs="+", metavar="SWEEP",
+                        help="a sweep spec file, an MLflow experiment name or a sweep's parent run id")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"the sweeps' --storage folder (default {DEFAULT_STORAGE})")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one the sweep used)")
+    parser.add_argument("--out", help="output folder (default runs/analysis/<sweep names>)")
+    parser.add_argument("--reference", help="metrics.json of `orchestrate evaluate --reference` (default: "
+                        "runs/reference-<dataset>/metrics.json when it exists)")
+    parser.add_argument("--rank-by", help="metric that picks the best jobs of the tables "
+                        "(default: critic_neg_w_test, else the first metric logged)")
+    parser.add_argument("--best", type=int, default=10, help="best jobs shown per model (default 10)")
+    parser.add_argument("--no-log", action="store_true", help="do not log the report to the parent runs")
+    parser.set_defaults(handler=run_analyze)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from analysis.report import analyze, load_reference
+    from analysis.runs import load_sweep
+
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    if args.best < 1:
+        raise UsageError("--best must be at least 1")
+    sweeps = [load_sweep(s, storage=Path(args.storage), tracking_uri=args.tracking_uri) for s in args.sweeps]
+    datasets = sorted({str(d) for s in sweeps if "dataset" in s.trials for d in s.trials["dataset"].dropna()})
+    reference, source = load_reference(args.reference, datasets)
+    out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")
+    for sweep in sweeps:
+        counts = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v)
+        log(f"{sweep.name}: {len(sweep.trials)} trials ({counts or 'none yet'})"
+            + ("; still running, the report is partial" if sweep.running else ""))
+    analysis = analyze(sweeps, out, reference=reference, reference_source=source, rank_by=args.rank_by,
+                       best=args.best, log=log)
+    if not args.no_log:
+        from mlflow.tracking import MlflowClient
+
+        for sweep in sweeps:
+            client = MlflowClient(tracking_uri=sweep.tracking_uri)
+            for path in analysis.files:
+                client.log_artifact(sweep.parent_run_id, str(path), "analysis")
+            log(f"logged to parent run {sweep.parent_run_id} of {sweep.name} (artifacts analysis/)")
+    print(f"report: {out / 'report.html'}")
+    return 0

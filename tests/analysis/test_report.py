@@ -1,0 +1,169 @@
+"""`orchestrate analyze` on a real SQLite MLflow store holding sweeps with known metric values:
+the runs read back, every output file, the report logged to the parent run, partial and failed
+sweeps, and bad input as one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from analysis.errors import AnalysisError
+from analysis.runs import load_sweep
+
+OUTPUTS = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md",
+           "metric_correlation.csv", "metric_different_halves.csv", "box_plots.png", "critic_curves.png",
+           "latent_alphagan.png", "metric_agreement.png", "report.html"}
+
+
+def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_status="FINISHED",
+               codes: np.ndarray | None = None) -> tuple[MlflowClient, str]:
+    """A sweep as `orchestrate sweep` records it: a parent run and one child run per trial.
+    ``trials``: dicts with status, lr and final metric values (critic curves at steps 10, 20)."""
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = (experiment.experiment_id if experiment else
+                     client.create_experiment(name, artifact_location=(storage / "mlartifacts").as_uri()))
+    parent = client.create_run(experiment_id, run_name=f"sweep {name}", tags={"kind": "sweep"}).info.run_id
+    for i, trial in enumerate(trials):
+        run = client.create_run(experiment_id, run_name=f"{name}_{i:05d}",
+                                tags={"mlflow.parentRunId": parent, "kind": "trial",
+                                      "trial_status": trial["status"]}).info.run_id
+        params = {"model": model, "dataset": "colormnist", "lr_generator": trial["lr"], "seed": 0,
+                  "ray_trial_id": f"t{i}"}
+        metrics = []
+        for key, value in trial.items():
+            if key in ("status", "lr"):
+                continue
+            if key.startswith("critic"):                 # a curve ending at the final value
+                metrics.append(Metric(key, value - 1.0, 0, 10))
+            metrics.append(Metric(key, value, 0, 20))
+        client.log_batch(run, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
+        if codes is not None and trial["status"] == "finished":
+            path = storage / f"codes_{i}.npy"
+            np.save(path, codes + i)
+            client.log_artifact(run, str(path), "latent")
+        if trial["status"] != "running":
+            client.set_terminated(run, "FINISHED" if trial["status"] in ("finished", "diverged") else "FAILED")
+    if parent_status != "RUNNING":
+        client.set_terminated(parent, parent_status)
+    (storage / f"{name}.sweep.json").write_text(json.dumps(
+        {"parent_run_id": parent, "tracking_uri": f"sqlite:///{storage / 'mlflow.db'}"}))
+    return client, parent
+
+
+def alphagan_trials():
+    return [{"status": "finished", "lr": 1e-4, "critic_neg_w_test": -3.0, "inception_score": 400.0,
+             "sample_diversity": 0.80, "modes": 900.0, "fid": 20.0},
+            {"status": "finished", "lr": 5e-4, "critic_neg_w_test": -1.0, "inception_score": 500.0,
+             "sample_diversity": 0.83, "modes": 990.0, "fid": 10.0},
+            {"status": "finished", "lr": 1e-3, "critic_neg_w_test": -2.0, "inception_score": 450.0,
+             "sample_diversity": 0.70, "modes": 950.0, "fid": 15.0},
+            {"status": "diverged", "lr": 5e-3, "critic_neg_w_test": -50.0}]
+
+
+def dcgan_trials():
+    return [{"status": "finished", "lr": 1e-4, "critic_neg_w_test": -6.0, "inception_score": 100.0,
+             "sample_diversity": 0.5, "modes": 300.0, "fid": 90.0},
+            {"status": "failed", "lr": 5e-4}]
+
+
+def analyze(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_runs_read_back_with_params_status_and_last_metric_values(tmp_path):
+    make_sweep(tmp_path, "toy", "alphagan", alphagan_trials())
+    sweep = load_sweep("toy", storage=tmp_path)
+    assert sweep.counts() == {"finished": 3, "diverged": 1, "stopped": 0, "failed": 0, "running": 0}
+    assert not sweep.running
+    table = sweep.trials.set_index("trial")
+    assert table.loc["toy_00001", "lr_generator"] == 5e-4 and table.loc["toy_00001", "model"] == "alphagan"
+    assert table.loc["toy_00001", "critic_neg_w_test"] == -1.0            # the step-20 value
+    assert "ray_trial_id" not in table and "lr_generator" in sweep.hyperparameters
+
+
+def test_two_sweeps_side_by_side_with_exact_quartiles_and_every_file(tmp_path):
+    codes = np.random.default_rng(0).normal(size=(50, 6))
+    _, parent = make_sweep(tmp_path, "colormnist_alphagan", "alphagan", alphagan_trials(), codes=codes)
+    make_sweep(tmp_path, "colormnist_dcgan", "dcgan", dcgan_trials())
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"reference": "colormnist", "metrics": {
+        "sample_diversity": 0.829, "sample_diversity_noisy": 0.83, "inception_score": 511.5, "fid": 14.6,
+        "modes": 1000, "critic_neg_w_test": -0.01}}))
+    out = tmp_path / "report"
+    result = analyze("colormnist_alphagan", "colormnist_dcgan", "--storage", tmp_path, "--out", out,
+                     "--reference", reference)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == OUTPUTS
+    quartiles = pd.read_csv(out / "quartiles.csv").set_index(["group", "metric"])
+    assert quartiles.loc[("alphagan", "inception_score")].tolist() == [3, 400.0, 425.0, 450.0, 475.0, 500.0]
+    assert quartiles.loc[("alphagan", "critic_neg_w_test")].tolist() == [3, -3.0, -2.5, -2.0, -1.5, -1.0]
+    assert quartiles.loc[("dcgan", "fid")].tolist() == [1, 90.0, 90.0, 90.0, 90.0, 90.0]
+    best = pd.read_csv(out / "best_jobs.csv")
+    # ranked by the critic's -W on the test set; diverged and failed trials are never "best"
+    assert best["trial"].tolist() == ["colormnist_alphagan_00001", "colormnist_alphagan_00002",
+                                      "colormnist_alphagan_00000", "colormnist_dcgan_00000"]
+    assert "lr_generator" in best and "seed" not in best           # the hyperparameters that vary
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4                # box, critic, latent, agreement
+    assert "Partial results" not in html and "511.5" in html
+    logged = {a.path for a in MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").list_artifacts(parent, "analysis")}
+    assert {f"analysis/{name}" for name in OUTPUTS} == logged
+    assert "report: " in result.stdout and "[6/6] HTML report" in result.stderr
+
+
+def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
+    trials = alphagan_trials()[:2] + [{"status": "running", "lr": 1e-3, "critic_neg_w_test": -9.0}]
+    make_sweep(tmp_path, "toy", "alphagan", trials, parent_status="RUNNING")
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(Path("search_spaces/smoke.yaml").read_text().replace("name: smoke", "name: toy"))
+    result = analyze(spec, "--storage", tmp_path, "--out", tmp_path / "out", "--no-log")
+    assert result.returncode == 0, result.stderr
+    assert "still running, the report is partial" in result.stderr
+    assert "Partial results" in (tmp_path / "out" / "report.html").read_text()
+    assert pd.read_csv(tmp_path / "out" / "quartiles.csv").set_index("metric").loc["critic_neg_w_test", "count"] == 2
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_finished", "no finished trial to analyse yet (toy: 1 diverged, 1 failed, 1 running)"),
+    ("unknown", "'nosuch' is neither a sweep spec, an experiment nor a run id"),
+    ("no_store", "no MLflow store in"),
+    ("rank_by", "--rank-by 'accuracy' is not a metric"),
+    ("wrong_reference", "holds the reference of 'cifar10', but the sweep trained on colormnist"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, case, message):
+    storage = tmp_path / "store"
+    storage.mkdir()
+    args = ["toy", "--storage", storage, "--no-log", "--out", tmp_path / "out"]
+    if case == "no_finished":
+        make_sweep(storage, "toy", "alphagan", [{"status": "diverged", "lr": 1e-4},
+                                                {"status": "failed", "lr": 1e-3},
+                                                {"status": "running", "lr": 1e-2}], parent_status="RUNNING")
+    elif case == "unknown":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        args[0] = "nosuch"
+    elif case == "rank_by":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        args += ["--rank-by", "accuracy"]
+    elif case == "wrong_reference":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        (tmp_path / "ref.json").write_text(json.dumps({"reference": "cifar10", "metrics": {}}))
+        args += ["--reference", tmp_path / "ref.json"]
+    result = analyze(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("orchestrate analyze: error: ") and message in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_missing_store_raises_analysis_error(tmp_path):
+    with pytest.raises(AnalysisError, match="no MLflow store"):
+        load_sweep("toy", storage=tmp_path)

@@ -1,0 +1,46 @@
+"""`orchestrate analyze` on a real smoke sweep (real Ray, real MLflow, real training): every file,
+the trial values in the tables equal the runs' logged values, the report in the parent run."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from .sweep_helpers import SMOKE, child_runs
+
+pytestmark = pytest.mark.slow
+
+FILES = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md", "box_plots.png",
+         "critic_curves.png", "latent_alphagan.png", "metric_agreement.png", "metric_correlation.csv",
+         "metric_different_halves.csv", "report.html"}
+
+
+def test_analyze_a_real_smoke_sweep(smoke_sweep, tmp_path):
+    storage, sweep, _ = smoke_sweep
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    out = tmp_path / "analysis"
+    result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", str(SMOKE), "--storage",
+                             str(storage), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == FILES
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    client, parents, children = child_runs(storage, "smoke")
+    logged = [r.data.metrics for r in children]
+    quartiles = pd.read_csv(out / "quartiles.csv").set_index("metric")
+    assert set(quartiles.index) == {"critic_neg_w_test", "critic_neg_w_val", "sample_diversity"}
+    for metric in quartiles.index:
+        values = pd.Series([m[metric] for m in logged])
+        row = quartiles.loc[metric]
+        assert row["count"] == 4 and row["group"] == "alphagan"
+        assert row[["min", "q1", "median", "q3", "max"]].tolist() == pytest.approx(
+            [values.min(), values.quantile(0.25), values.median(), values.quantile(0.75), values.max()], rel=1e-9)
+    best = pd.read_csv(out / "best_jobs.csv")
+    assert best["critic_neg_w_test"].is_monotonic_decreasing and len(best) == 4
+    assert set(best.columns) >= {"lr_generator", "recon_weight_encoder", "trial"}
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+    analysis = {a.path for a in MlflowClient(f"sqlite:///{storage / 'mlflow.db'}").list_artifacts(
+        parents[0].info.run_id, "analysis")}
+    assert analysis == {f"analysis/{name}" for name in FILES}
