@@ -12,8 +12,22 @@ def bce(logits, real: bool):
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+def stock_pytorch(algo):
+    """The algorithm's networks with stock PyTorch layers (nn.ConvTranspose2d everywhere) and
+    stock Adam optimizers (default implementation): what a plain script would use."""
+    from torch import nn
+
+    for net in algo.nets.values():
+        for module in net.modules():
+            if isinstance(module, nn.ConvTranspose2d):
+                module.__class__ = nn.ConvTranspose2d
+    return {name: torch.optim.Adam(net.parameters(), lr=algo.learning_rate(name),
+                                   betas=(algo.cfg.adam_beta1, algo.cfg.adam_beta2))
+            for name, net in algo.nets.items()}
+
+
 def make_plain_step(algo):
-    cfg, nets, opts = algo.cfg, algo.nets, algo.optimizers
+    cfg, nets, opts = algo.cfg, algo.nets, stock_pytorch(algo)
     G, D = nets["generator"], nets.get("discriminator")      # AGE has no discriminator
 
     def minimize(name, loss):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,27 +41,43 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def iterations_per_second(step, batches, iters, device) -> float:
-    for x in batches[:2]:                          # warm-up
-        step(x)
+def _timed(step, batches, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for x in batches[2:2 + iters]:
+    for x in batches:
         step(x)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return iters / (time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
-def bench_model(model, data, iters, device, width=1.0):
+def side_by_side(ours, plain, batches, rounds, device) -> tuple[float, float, float]:
+    """Median iterations/s of both steps and median per-round speed-up. The two alternate in
+    short rounds on the same batches, so a machine whose speed drifts (shared CPUs, turbo)
+    affects both alike."""
+    for x in batches[:2]:                          # warm-up
+        ours(x)
+        plain(x)
+    timed = batches[2:]
+    per_round = max(1, len(timed) // rounds)
+    ours_rates, plain_rates = [], []
+    for r in range(rounds):
+        chunk = timed[r * per_round:(r + 1) * per_round] or timed[:per_round]
+        ours_rates.append(len(chunk) / _timed(ours, chunk, device))
+        plain_rates.append(len(chunk) / _timed(plain, chunk, device))
+    ratios = [a / b for a, b in zip(ours_rates, plain_rates)]
+    return statistics.median(ours_rates), statistics.median(plain_rates), statistics.median(ratios)
+
+
+def bench_model(model, data, iters, device, width=1.0, rounds=5):
     cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50, width=width)
     ours = build_algorithm(cfg)
     plain = build_algorithm(cfg)
     sampler = BatchSampler(data.train, cfg.batch_size, seed=0, device=device)
     batches = [sampler.next(ours.real_batches_per_step) for _ in range(iters + 2)]
-    ours_rate = iterations_per_second(ours.step_tensors, batches, iters, device)
-    plain_rate = iterations_per_second(make_plain_step(plain), batches, iters, device)
+    ours_rate, plain_rate, speedup = side_by_side(ours.step_tensors, make_plain_step(plain), batches,
+                                                  rounds, device)
     start = time.perf_counter()
     for _ in range(200):
         sampler.next(ours.real_batches_per_step)
@@ -68,7 +85,7 @@ def bench_model(model, data, iters, device, width=1.0):
         torch.cuda.synchronize()
     sample_time = (time.perf_counter() - start) / 200
     share = sample_time / (sample_time + 1 / ours_rate)
-    return ours_rate, plain_rate, share
+    return ours_rate, plain_rate, speedup, share
 
 
 def main() -> None:
@@ -83,12 +100,13 @@ def main() -> None:
     rows = ["| model | trainer it/s | plain eager it/s | speed-up | data sampling share |",
             "|---|---:|---:|---:|---:|"]
     for model in MODELS:
-        ours, plain, share = bench_model(model, data, args.iters, device, args.width)
-        rows.append(f"| {model} | {ours:.2f} | {plain:.2f} | {ours / plain:.2f}x | {100 * share:.2f} % |")
+        ours, plain, speedup, share = bench_model(model, data, args.iters, device, args.width)
+        rows.append(f"| {model} | {ours:.2f} | {plain:.2f} | {speedup:.2f}x | {100 * share:.2f} % |")
         print(rows[-1], flush=True)
     table = "\n".join(rows)
     header = (f"ColorMNIST networks (Tables 3-4, width {args.width:g}, latent 50), batch 64, {args.iters} timed "
-              f"iterations after 2 warm-up, on {device}: {machine()}.")
+              f"iterations each after 2 warm-up, in 5 alternating rounds (medians; speed-up = median of the "
+              f"rounds' ratios), on {device}: {machine()}.")
     print(f"\n{header}\n\n{table}")
     if not args.no_write and args.width == 1.0:
         path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

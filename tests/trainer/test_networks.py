@@ -114,3 +114,23 @@ def test_every_dataset_has_an_architecture_matching_its_images():
     assert DATASET_ARCHITECTURE["colormnist"] is COLORMNIST
     assert DATASET_ARCHITECTURE["cifar10"].image_size == 32
     assert DATASET_ARCHITECTURE["celeba"].image_size == 64
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_generator_transposed_convolution_equals_pytorchs(stride):
+    """The generator's ConvTranspose2d (stride 1 computed as an ordinary convolution) gives
+    nn.ConvTranspose2d's outputs and gradients, with the same parameters."""
+    from trainer.networks.layers import ConvTranspose2d
+
+    torch.manual_seed(0)
+    ours = ConvTranspose2d(6, 4, 5, stride, padding=2, output_padding=stride - 1, bias=True).double()
+    stock = nn.ConvTranspose2d(6, 4, 5, stride, padding=2, output_padding=stride - 1, bias=True).double()
+    stock.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 6, 7, 7, dtype=torch.float64, requires_grad=True)
+    y_ours, y_stock = ours(x), stock(x)
+    torch.testing.assert_close(y_ours, y_stock, rtol=0, atol=1e-12)
+    weights = torch.randn_like(y_ours)
+    grads_ours = torch.autograd.grad((y_ours * weights).sum(), [x, ours.weight, ours.bias])
+    grads_stock = torch.autograd.grad((y_stock * weights).sum(), [x, stock.weight, stock.bias])
+    for got, want in zip(grads_ours, grads_stock):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

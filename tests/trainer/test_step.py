@@ -44,7 +44,7 @@ def rng_copy(algo):
 def assert_same_parameters(algo, nets):
     for name, net in algo.nets.items():
         for (pname, got), want in zip(net.named_parameters(), nets[name].parameters()):
-            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10, msg=f"{name}.{pname}")
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10, msg=lambda m: f"{name}.{pname}: {m}")
 
 
 def assert_all_changed(algo, before):

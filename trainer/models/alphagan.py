@@ -72,22 +72,28 @@ class AlphaGAN(Algorithm):
     def step_tensors(self, x):
         """Lines 6-9 with the paper's schedule: (encoder, generator) updated
         ``generator_updates`` times, each with a freshly computed loss, then the discriminator
-        and the code discriminator once. One x and one z ~ p(z) per iteration."""
+        and the code discriminator once. One x and one z ~ p(z) per iteration.
+
+        Forwards are shared only where the network is unchanged in between: the codes computed
+        after an encoder update (line 7) are those of the next encoder update (line 6, only the
+        generator changed in between; kept with their graph) and of lines 8-9. So the encoder
+        runs 3 times per iteration instead of 5 (its batch-norm running statistics see the batch
+        as often); every loss and update is that of the obvious implementation."""
         G, E, D, C = (self.nets[k] for k in ("generator", "encoder", "discriminator",
                                              "code_discriminator"))
         z = self.sample_prior(x.shape[0])
-        for _ in range(self.cfg.generator_updates):
-            z_hat = E(x)                                                     # line 6
+        updates = self.cfg.generator_updates
+        z_hat = E(x)                                                         # line 6: E(x)
+        for k in range(updates):
             x_rec = G(z_hat)
             loss_e = self.encoder_loss(x, x_rec, C(z_hat))
             self.update("encoder", loss_e)
-            with torch.no_grad():                                            # line 7
+            with torch.set_grad_enabled(k < updates - 1):                   # line 7 (and next line 6)
                 z_hat = E(x)
-            x_rec, x_gen = G(z_hat), G(z)
+            x_rec, x_gen = G(z_hat.detach()), G(z)
             loss_g = self.generator_loss(x, x_rec, D(x_rec), D(x_gen))
             self.update("generator", loss_g)
         with torch.no_grad():
-            z_hat = E(x)
             x_rec, x_gen = G(z_hat), G(z)
         loss_d = self.discriminator_loss(D(x), D(x_rec), D(x_gen))          # line 8
         self.update("discriminator", loss_d)

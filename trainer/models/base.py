@@ -40,9 +40,10 @@ class Algorithm:
         """Move networks to the device and give each its Adam optimizer (betas 0.5, 0.9)."""
         for name, net in self.nets.items():
             net.to(self.device).train()
+            # fused: one kernel for all of a network's parameters (CPU and CUDA), same update rule
             self.optimizers[name] = torch.optim.Adam(
                 net.parameters(), lr=self.learning_rate(name),
-                betas=(self.cfg.adam_beta1, self.cfg.adam_beta2))
+                betas=(self.cfg.adam_beta1, self.cfg.adam_beta2), fused=True)
 
     def learning_rate(self, net_name: str) -> float:
         if net_name in ("generator", "encoder"):
@@ -73,7 +74,9 @@ class Algorithm:
         params = [p for p in self.nets[net_name].parameters()]
         grads = torch.autograd.grad(loss, params)
         for p, g in zip(params, grads):
-            p.grad = g
+            # the fused Adam kernel reads a gradient with the parameter's strides: some backward
+            # kernels return weight gradients in another layout, so match it
+            p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
         self.optimizers[net_name].step()
 
     # ------------------------------------------------------------------ inference

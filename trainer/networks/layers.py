@@ -60,6 +60,20 @@ class ConvDiscriminator(nn.Module):
         return out.squeeze(1) if self.out_features == 1 else out
 
 
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d with the same parameters and outputs; with stride 1 it runs as the
+    equivalent ordinary convolution (flipped, transposed kernel), which oneDNN computes about 1.5x
+    faster on CPUs than its transposed-convolution kernel."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if (self.stride == (1, 1) and self.groups == 1 and self.dilation == (1, 1) and output_size is None
+                and self.output_padding == (0, 0) and self.padding_mode == "zeros"):
+            kh, kw = self.kernel_size
+            return F.conv2d(x, self.weight.flip(2, 3).transpose(0, 1), self.bias,
+                            padding=(kh - 1 - self.padding[0], kw - 1 - self.padding[1]))
+        return super().forward(x, output_size)
+
+
 class DeconvGenerator(nn.Module):
     """Linear to ``start_channels x start_size x start_size``, then transposed convolutions.
 
@@ -79,7 +93,7 @@ class DeconvGenerator(nn.Module):
         for index, (kernel, stride, maps) in enumerate(deconvs):
             last = index == len(deconvs) - 1
             maps = maps if last else scaled(maps, width)
-            layers.append(nn.ConvTranspose2d(channels, maps, kernel, stride, padding=kernel // 2,
+            layers.append(ConvTranspose2d(channels, maps, kernel, stride, padding=kernel // 2,
                                              output_padding=stride - 1, bias=last))
             layers.append(nn.Tanh() if last else nn.BatchNorm2d(maps))
             if not last:
