@@ -170,10 +170,11 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
                 name = row.group.replace("/", "_")
                 latent[row.group] = _add(analysis, plots.latent_statistics(codes, title, out / f"latent_{name}.png"))
     step("metric agreement")
-    if len(metrics) > 1:
+    if len(metrics) > 1 and len(done) >= 3:
         figures["agreement"] = _add(analysis, plots.agreement(correlation, split, out / "metric_agreement.png"))
     else:
-        analysis.notes.append("metric agreement needs two metrics or more; the trials logged one")
+        analysis.notes.append("Metric agreement needs two metrics or more and three finished trials or more; "
+                              f"this analysis has {len(metrics)} metric(s) and {len(done)} finished trial(s).")
     step("HTML report")
     report = out / "report.html"
     report.write_text(_html(sweeps, status, quartiles, top, rank, figures, latent, correlation, split,

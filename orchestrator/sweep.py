@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,20 @@ def param_space(spec: SweepSpec, trials: list[dict[str, Any]], settings: dict[st
     return {"hp": tune.grid_search(trials), "settings": settings}
 
 
+def trial_dirname(trial) -> str:
+    """A trial's folder in the experiment folder (the trial runner finds its files there)."""
+    return f"trial_{trial.trial_id}"
+
+
 def tune_config(spec: SweepSpec, max_iter: int):
     from ray import tune
 
-    kwargs: dict[str, Any] = {"trial_dirname_creator": lambda trial: f"trial_{trial.trial_id}",
-                              "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}"}
+    # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
+    # the next trial with the same resources; ALPHAGAN_REUSE_ACTORS=0 turns it off (benchmarks)
+    reuse = os.environ.get("ALPHAGAN_REUSE_ACTORS", "1") != "0"
+    kwargs: dict[str, Any] = {"trial_dirname_creator": trial_dirname,
+                              "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}",
+                              "reuse_actors": reuse}
     if spec.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
@@ -121,8 +131,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     # without --address always a new local instance: a bare ray.init() may attach to the last
     # cluster started on this machine (/tmp/ray/ray_current_cluster), even one shutting down
+    started = time.perf_counter()
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus)), **tracking.HTTP_ENV}})
+    ray_start_s = time.perf_counter() - started
     try:
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
         if resume:
@@ -138,6 +150,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                     "threads": threads(spec.cpus), "critic_enabled": spec.critic_enabled,
                     "critic_steps": spec.critic_steps_per_report, "critic_cpus": spec.critic_cpus,
                     "critic_gpus": critic_gpus, "eval_samples": spec.eval_samples,
+                    "experiment_dir": str(experiment_path),
                     "eval_diversity_pairs": spec.eval_diversity_pairs, "eval_codes": spec.eval_codes}
         classifier = final_classifier_state(spec, trials, settings["data_root"])
         trainable = tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
@@ -157,7 +170,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                                    callbacks=[ProgressLines(count)]))
+        fit_started = time.perf_counter()
         results = tuner.fit()
+        print(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran {time.perf_counter() - fit_started:.1f} s",
+              file=sys.stderr)
         state = json.loads(state_path.read_text())
         completed = set(state.get("completed_trials", [])) | ProgressLines.completed
         summary = summarize(results, completed)

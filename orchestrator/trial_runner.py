@@ -4,6 +4,7 @@ last iteration the final evaluation (sample metrics and the codes of test images
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -27,22 +28,29 @@ CRITIC_BUNDLE = 1
 
 @ray.remote
 class CriticActor:
-    """The independent critic of one trial; fed the generator's weights at every report."""
+    """The independent critic of one trial; fed the generator's weights at every report. With
+    actor reuse it serves the next trial of its worker too (``reset``): no new process, torch
+    already imported, data loaded once."""
 
-    def __init__(self, hyperparameters: dict[str, Any], data_root: str | None, threads: int):
+    def __init__(self, threads: int):
         torch.set_num_threads(threads)
-        device = "cuda" if ray.get_gpu_ids() else "cpu"
-        cfg = TrialConfig.from_dict({**hyperparameters, "device": device, "data_root": data_root})
+        self.device = "cuda" if ray.get_gpu_ids() else "cpu"
+        self.datasets: dict = {}
+
+    def reset(self, hyperparameters: dict[str, Any], data_root: str | None, state: dict | None = None) -> None:
+        cfg = TrialConfig.from_dict({**hyperparameters, "device": self.device, "data_root": data_root})
         self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
-        data = load_dataset(cfg.dataset, cfg.data_root, log=lambda m: None)
-        self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=device,
+        key = (cfg.dataset, cfg.data_root)
+        if key not in self.datasets:
+            self.datasets = {key: load_dataset(cfg.dataset, cfg.data_root, log=lambda m: None)}
+        data = self.datasets[key]
+        self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=self.device,
                                         width=cfg.width, seed=cfg.seed)
+        if state is not None:
+            self.critic.load_state_dict(state)
 
     def _sample(self, n: int) -> torch.Tensor:
         return self.algo.generate(self.algo.sample_prior(n, generator=self.critic.rng))
-
-    def load_state(self, state: dict) -> None:
-        self.critic.load_state_dict(state)
 
     def advance(self, generator_state: dict, steps: int) -> dict[str, float]:
         self.algo.nets["generator"].load_state_dict(generator_state)
@@ -53,6 +61,68 @@ class CriticActor:
 
     def state(self) -> dict:
         return self.critic.state_dict()
+
+
+# This worker process's critic actor, kept warm between the trials it runs (Ray Tune reuses the
+# worker, and its placement group, for the next trial with the same resources).
+_WARM_CRITIC: dict[str, Any] = {}
+
+
+def critic_for_trial(settings: dict, hyperparameters: dict, state: dict | None):
+    """The trial's critic actor in bundle 1 of its placement group: the warm one of the previous
+    trial when it lives in the same placement group, else a new one. Returns at once; the actor
+    starts while the trial trains."""
+    pg = ray.util.get_current_placement_group()
+    key = pg.id.hex() if pg is not None else None
+    warm = _WARM_CRITIC.pop("actor", None)
+    if warm is not None:
+        warm_key, actor = warm
+        if warm_key == key:
+            try:
+                ray.get(actor.reset.remote(hyperparameters, settings["data_root"], state), timeout=120)
+                return actor
+            except (ray.exceptions.RayError, TimeoutError):
+                pass
+        ray.kill(actor)
+    options = {"num_cpus": settings["critic_cpus"], "num_gpus": settings["critic_gpus"]}
+    if pg is not None:
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+            placement_group=pg, placement_group_bundle_index=CRITIC_BUNDLE)
+    actor = CriticActor.options(**options).remote(max(1, round(settings["critic_cpus"])))
+    actor.reset.remote(hyperparameters, settings["data_root"], state)      # runs before any other call
+    return actor
+
+
+def first_tracker(run_file: Path, new_tracker):
+    """The tracker of a trial with no checkpoint yet. Its run id is written down at once, so a
+    trial stopped before its first checkpoint (Ctrl-C, a lost node) continues the same MLflow run
+    when it starts again instead of opening a second one."""
+    if run_file.is_file():
+        run_id = json.loads(run_file.read_text())["run_id"]
+        return new_tracker({"run_id": run_id, "pending_metrics": [], "pending_artifacts": []})
+    tracker = new_tracker()
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"run_id": tracker.run_id}))
+    tmp.replace(run_file)
+    return tracker
+
+
+_DATA: dict[tuple, Any] = {}
+
+
+def trial_data(cfg: TrialConfig, log):
+    """The trial's dataset, kept in the worker process for the next trial it runs."""
+    key = (cfg.dataset, cfg.data_root)
+    if key not in _DATA:
+        _DATA.clear()
+        _DATA[key] = load_dataset(cfg.dataset, cfg.data_root, log=log)
+    return _DATA[key]
+
+
+def keep_warm(actor) -> None:
+    pg = ray.util.get_current_placement_group()
+    _WARM_CRITIC["actor"] = (pg.id.hex() if pg is not None else None, actor)
 
 
 def final_evaluation(report, data, settings: dict, classifier_state: dict | None, folder: Path,
@@ -81,21 +151,29 @@ def final_evaluation(report, data, settings: dict, classifier_state: dict | None
 def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> None:
     """The Ray Tune function trainable. ``config = {"hp": hyperparameters, "settings": ...}``;
     ``classifier_state``: the in-domain classifier for the final evaluation (from the driver)."""
+    started_at = time.time()
     hp, settings = dict(config["hp"]), config["settings"]
     torch.set_num_threads(settings["threads"])
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     cfg = TrialConfig.from_dict({**hp, "device": device, "data_root": settings["data_root"]},
                                 source="sweep trial")
     context = tune.get_context()
-    work = Path(context.get_trial_dir()) / "work"
+    # the trial's own folder on the sweep's storage (every node mounts it). Not get_trial_dir():
+    # with actor reuse that is a local working folder, and it can be the previous trial's.
+    work = Path(settings["experiment_dir"]) / f"trial_{context.get_trial_id()}" / "work"
     checkpoint_dir, sample_dir = work / "checkpoint", work / "samples"
     restored = tune.get_checkpoint()
-    if restored is not None:                       # a retry or a resumed sweep: start from it
+    if CheckpointStore(checkpoint_dir).exists():
+        # a retry or a resumed sweep: the trial's own latest checkpoint (written atomically, on the
+        # shared storage) is never older than the copy Ray Tune registered, and may be newer when
+        # the sweep stopped before Ray Tune recorded it
+        pass
+    elif restored is not None:                     # e.g. a node whose storage lacks the trial's folder
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         restored.to_directory(str(checkpoint_dir))
     elif checkpoint_dir.exists():                  # a retry before the first checkpoint
         shutil.rmtree(checkpoint_dir)
-    box: dict[str, Any] = {"tracker": None, "actor": None, "critic_state": None}
+    box: dict[str, Any] = {"tracker": None, "actor": None, "critic_state": None, "critic_active": False}
 
     node = ray.get_runtime_context().get_node_id()
 
@@ -105,39 +183,34 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
                             state=state, node=node)
 
     if not CheckpointStore(checkpoint_dir).exists():
-        box["tracker"] = new_tracker()
+        box["tracker"] = first_tracker(work / "mlflow_run.json", new_tracker)
 
     def get_extra() -> dict:
         critic_state = box["critic_state"]
-        if box["actor"] is not None:
+        if box["critic_active"]:
             critic_state = ray.get(box["actor"].state.remote())
         return {"tracker": box["tracker"].state(), "critic": critic_state}
 
     def set_extra(state: dict) -> None:
         box["tracker"] = new_tracker(state["tracker"])
         box["critic_state"] = state["critic"]
+        if settings["critic_enabled"]:
+            critic_actor()          # a resumed trial: the critic starts from its saved state
 
     def critic_actor():
         if box["actor"] is None:
-            pg = ray.util.get_current_placement_group()
-            options = {"num_cpus": settings["critic_cpus"], "num_gpus": settings["critic_gpus"]}
-            if pg is not None:
-                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                    placement_group=pg, placement_group_bundle_index=CRITIC_BUNDLE)
-            box["actor"] = CriticActor.options(**options).remote(
-                cfg.hyperparameters(), settings["data_root"], max(1, round(settings["critic_cpus"])))
-            if box["critic_state"] is not None:
-                ray.get(box["actor"].load_state.remote(box["critic_state"]))
+            box["actor"] = critic_for_trial(settings, cfg.hyperparameters(), box["critic_state"])
         return box["actor"]
 
     log = lambda message: print(message, flush=True)  # noqa: E731
-    data = load_dataset(cfg.dataset, cfg.data_root, log=log)
+    data = trial_data(cfg, log)
 
     def evaluate(report) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if settings["critic_enabled"] and report.iteration * 2 >= cfg.max_iter:
             generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
             metrics = ray.get(critic_actor().advance.remote(generator, settings["critic_steps"]))
+            box["critic_active"] = True
         files: dict[str, Path] = {}
         if report.iteration == cfg.max_iter and settings.get("eval_samples"):
             final, files = final_evaluation(report, data, settings, classifier_state, work / "latent", log)
@@ -155,14 +228,20 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
         else:
             tune.report(metrics)
 
+    if settings["critic_enabled"] and box["tracker"] is not None:
+        critic_actor()              # a new trial: the critic's process starts while the trial trains
     try:
         result = train(cfg, report, checkpoint_dir, data=data, sample_dir=sample_dir, evaluate=evaluate,
                        extra_state=(get_extra, set_extra), log=log)
-    finally:
+    except BaseException:
         if box["actor"] is not None:
             ray.kill(box["actor"])
+        raise
+    if box["actor"] is not None:
+        keep_warm(box["actor"])
     if box["tracker"] is None:                     # restored a trial that had already ended
         extra = CheckpointStore(checkpoint_dir).load().get("extra") or {}
         box["tracker"] = new_tracker(extra.get("tracker"))
     box["tracker"].finish(result.status, result.message)
-    tune.report({**result.metrics, "trial_status": result.status, "iteration": result.iteration})
+    tune.report({**result.metrics, "trial_status": result.status, "iteration": result.iteration,
+                 "trial_started_at": started_at, "trial_ended_at": time.time()})

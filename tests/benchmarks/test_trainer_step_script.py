@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "trainer_step.py"
 
 
@@ -13,3 +15,16 @@ def test_benchmark_script_prints_a_row_per_model():
     assert out.returncode == 0, out.stderr
     for model in ("alphagan", "dcgan", "wgangp", "age"):
         assert f"| {model} |" in out.stdout
+
+
+@pytest.mark.slow
+def test_orchestration_benchmark_measures_a_real_sweep():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import orchestration
+
+    result = orchestration.measure(2, reuse_modes=(True,))
+    run = result["reuse"]
+    assert len(run["spans"]) == 2 and all(end > start for start, end in run["spans"])
+    assert run["spans"][1][0] >= run["spans"][0][1] - 0.5          # one trial at a time
+    assert run["trials_s"] > 0 and run["ray_start_s"] > 0 and result["in_process_typical_s"] > 0
+    assert run["gap_per_trial_s"] >= 0

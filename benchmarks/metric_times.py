@@ -1,0 +1,32 @@
+"""Time of each metric on 10,000 samples: the embedded digits test set stands in for a model's
+samples (same 28x28x3 shape as ColorMNIST), with its in-domain classifier (trained once and
+cached) and the independent critic trained 500 steps.
+
+    python benchmarks/metric_times.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def measure(critic_steps: int = 500) -> dict[str, float]:
+    import torch
+
+    from trainer import load_dataset
+    from trainer.metrics import Timer, evaluate_reference, load_or_train_classifier
+
+    torch.manual_seed(0)
+    data = load_dataset("digits", log=lambda m: None)
+    classifier = load_or_train_classifier(data, log=lambda m: print(m, file=sys.stderr))
+    timer = Timer()
+    evaluate_reference(data, classifier=classifier, critic_steps=critic_steps, timer=timer)
+    return dict(timer.seconds)
+
+
+if __name__ == "__main__":
+    for name, seconds in measure().items():
+        print(f"{name:<20} {seconds:6.2f} s")

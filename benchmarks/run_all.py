@@ -1,0 +1,97 @@
+"""`make bench`: every benchmark of the project in one run, printed as one table and written,
+with the machine it ran on, to docs/benchmarks.md.
+
+- the training step of each model on the ColorMNIST networks at batch 64, next to a plain eager
+  implementation of the same algorithm (alternating rounds in one process), and the share of the
+  step spent sampling data (trainer_step.py);
+- the time of each metric on 10,000 samples (metric_times.py);
+- the orchestration overhead per trial of a sweep of short trials, with and without actor reuse
+  (orchestration.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import metric_times  # noqa: E402
+import orchestration  # noqa: E402
+import trainer_step  # noqa: E402
+
+METRIC_LABELS = {"sample_diversity": "sample diversity (5,000 MS-SSIM pairs)",
+                 "classify": "in-domain classifier pass", "inception_score": "inception score",
+                 "fid": "FID", "modes": "modes and mode KL", "critic_train": "independent critic, 500 steps",
+                 "critic_neg_w_test": "critic -W over the test split"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=10, help="timed training iterations per side")
+    parser.add_argument("--trials", type=int, default=8, help="trials of the orchestration sweep")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    import torch
+
+    device = torch.device(args.device)
+    rows = ["| measurement | this project | baseline | ratio |", "|---|---:|---:|---:|"]
+
+    def row(what, ours, baseline="", ratio=""):
+        rows.append(f"| {what} | {ours} | {baseline} | {ratio} |")
+        print(rows[-1], flush=True)
+
+    from trainer import load_dataset
+
+    data = load_dataset("digits", log=lambda m: None)
+    shares = {}
+    for model in trainer_step.MODELS:
+        ours, plain, speedup, share = trainer_step.bench_model(model, data, args.iters, device)
+        shares[model] = share
+        row(f"{model} step, it/s (baseline: plain eager)", f"{ours:.2f}", f"{plain:.2f}", f"{speedup:.2f}x")
+    row("data sampling, share of the step (largest over models)", f"{100 * max(shares.values()):.2f} %")
+    for name, seconds in metric_times.measure().items():
+        row(f"{METRIC_LABELS.get(name, name)} on 10,000 samples, s", f"{seconds:.2f}")
+    result = orchestration.measure(args.trials)
+    reuse, stock = result["reuse"], result["stock"]
+    row(f"sweep of {args.trials} short trials: overhead per trial, s (baseline: stock Ray Tune, no actor reuse)",
+        f"{reuse['overhead_per_trial_s']:.2f}", f"{stock['overhead_per_trial_s']:.2f}",
+        f"{stock['overhead_per_trial_s'] / max(reuse['overhead_per_trial_s'], 1e-9):.1f}x less")
+    row("  of which the gap between two trials, s", f"{reuse['gap_per_trial_s']:.2f}", f"{stock['gap_per_trial_s']:.2f}")
+    row("  first trial's extra time (worker processes start, imports), s", f"{reuse['first_trial_extra_s']:.1f}",
+        f"{stock['first_trial_extra_s']:.1f}")
+    row("  Ray start, s", f"{reuse['ray_start_s']:.1f}", f"{stock['ray_start_s']:.1f}")
+    row("  one trial's work in one process (median), s", f"{result['in_process_typical_s']:.2f}")
+    table = "\n".join(rows)
+    machine = trainer_step.machine()
+    print(f"\non {device}: {machine}\n\n{table}")
+    if not args.no_write:
+        path = HERE.parent / "docs" / "benchmarks.md"
+        path.write_text(
+            "# Benchmarks\n\nWritten by `make bench` (`benchmarks/run_all.py`); the numbers below are from "
+            f"its last run, on {device}: {machine}.\n\n{table}\n\n"
+            "**Training step**: the paper's ColorMNIST networks (Tables 3-4, width 1, latent 50), batch 64, "
+            f"{args.iters} timed iterations per side after 2 warm-up, in 5 alternating rounds on the same batches "
+            "(medians; the speed-up is the median of the rounds' ratios, so a machine whose speed drifts affects "
+            "both alike). The plain eager baseline (`benchmarks/plain_eager.py`) is the same algorithm written "
+            "the obvious way with stock PyTorch layers and optimizers: full graphs, zero_grad / backward / step "
+            "per update. One α-GAN iteration is two encoder and two generator updates, one discriminator and one "
+            "code-discriminator update; WGAN-GP's is five critic updates and one generator update.\n\n"
+            "**Metrics**: the embedded digits test set (10,000 stacked images) stands in for a model's samples; "
+            "the classifier is the cached in-domain one.\n\n"
+            f"**Orchestration**: `orchestrate sweep` of {args.trials} α-GAN trials of 20 iterations on synthetic "
+            "data (width 0.125, reports at 10 and 20, the critic from iteration 10, final evaluation on 200 "
+            "samples), one trial at a time on 2 CPUs (1 for the trial, 1 for its critic), SQLite MLflow store. "
+            "Overhead per trial: the gap since the previous trial ended plus how much longer the trial ran than "
+            "the same work in one process, median over the trials after the first. The first trial's extra time "
+            "is paid once per worker process (it is spent importing torch and MLflow and starting the critic's "
+            "process), like Ray's own start.\n")
+        print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
