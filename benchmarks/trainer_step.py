@@ -1,9 +1,9 @@
 """Iterations per second of each model's training step on the paper's ColorMNIST networks at
 batch 64, next to a plain eager implementation of the same algorithm (benchmarks/plain_eager.py),
-and the share of step time spent sampling data. Prints a Markdown table and writes it, with the
-machine it ran on, to docs/benchmarks.md.
+and the share of step time spent sampling data, as a Markdown table (`make bench` runs it with the
+other benchmarks and writes docs/benchmarks.md).
 
-    python benchmarks/trainer_step.py [--iters 10] [--device cpu] [--no-write]
+    python benchmarks/trainer_step.py [--iters 10] [--device cpu] [--width 1]
 """
 
 from __future__ import annotations
@@ -93,7 +93,6 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=float, default=1.0, help="network width (the paper's: 1)")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     device = torch.device(args.device)
     data = load_dataset("digits", log=lambda m: None)      # same 28x28x3 shape as ColorMNIST
@@ -108,13 +107,6 @@ def main() -> None:
               f"iterations each after 2 warm-up, in 5 alternating rounds (medians; speed-up = median of the "
               f"rounds' ratios), on {device}: {machine()}.")
     print(f"\n{header}\n\n{table}")
-    if not args.no_write and args.width == 1.0:
-        path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-        path.write_text("# Benchmarks\n\nWritten by `make bench` (`benchmarks/trainer_step.py`).\n\n"
-                        f"## Trainer step\n\n{header}\n\n{table}\n\nOne α-GAN iteration is two encoder "
-                        "and two generator updates, one discriminator and one code-discriminator update; "
-                        "WGAN-GP's is five critic updates and one generator update.\n")
-        print(f"written to {path}")
 
 
 if __name__ == "__main__":

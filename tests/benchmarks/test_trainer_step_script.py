@@ -10,7 +10,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "trainer_step.py"
 
 
 def test_benchmark_script_prints_a_row_per_model():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--iters", "1", "--width", "0.125", "--no-write"],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--iters", "1", "--width", "0.125"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     for model in ("alphagan", "dcgan", "wgangp", "age"):
