@@ -48,9 +48,13 @@ def param_space(spec: SweepSpec, trials: list[dict[str, Any]], settings: dict[st
     return {"hp": tune.grid_search(trials), "settings": settings}
 
 
+def trial_folder_name(trial_id: str) -> str:
+    """A trial's folder in the experiment folder (Ray Tune's files and the trial runner's work)."""
+    return f"trial_{trial_id}"
+
+
 def trial_dirname(trial) -> str:
-    """A trial's folder in the experiment folder (the trial runner finds its files there)."""
-    return f"trial_{trial.trial_id}"
+    return trial_folder_name(trial.trial_id)
 
 
 def tune_config(spec: SweepSpec, max_iter: int):

@@ -21,6 +21,7 @@ from trainer import TrialConfig, build_algorithm, load_dataset, train
 from trainer.checkpoint import CheckpointStore
 from trainer.metrics import IndependentCritic, Timer, build_classifier, encode_test_codes, evaluate_generator
 
+from .sweep import trial_folder_name
 from .tracking import TrialTracker
 
 CRITIC_BUNDLE = 1
@@ -35,15 +36,11 @@ class CriticActor:
     def __init__(self, threads: int):
         torch.set_num_threads(threads)
         self.device = "cuda" if ray.get_gpu_ids() else "cpu"
-        self.datasets: dict = {}
 
     def reset(self, hyperparameters: dict[str, Any], data_root: str | None, state: dict | None = None) -> None:
         cfg = TrialConfig.from_dict({**hyperparameters, "device": self.device, "data_root": data_root})
         self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
-        key = (cfg.dataset, cfg.data_root)
-        if key not in self.datasets:
-            self.datasets = {key: load_dataset(cfg.dataset, cfg.data_root, log=lambda m: None)}
-        data = self.datasets[key]
+        data = trial_data(cfg, log=lambda m: None)
         self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=self.device,
                                         width=cfg.width, seed=cfg.seed)
         if state is not None:
@@ -73,11 +70,10 @@ def critic_for_trial(settings: dict, hyperparameters: dict, state: dict | None):
     trial when it lives in the same placement group, else a new one. Returns at once; the actor
     starts while the trial trains."""
     pg = ray.util.get_current_placement_group()
-    key = pg.id.hex() if pg is not None else None
     warm = _WARM_CRITIC.pop("actor", None)
     if warm is not None:
         warm_key, actor = warm
-        if warm_key == key:
+        if warm_key == _placement_group_key():
             try:
                 ray.get(actor.reset.remote(hyperparameters, settings["data_root"], state), timeout=120)
                 return actor
@@ -112,7 +108,8 @@ _DATA: dict[tuple, Any] = {}
 
 
 def trial_data(cfg: TrialConfig, log):
-    """The trial's dataset, kept in the worker process for the next trial it runs."""
+    """The trial's dataset, kept in this process (a trial's worker or its critic actor) for the
+    next trial it serves."""
     key = (cfg.dataset, cfg.data_root)
     if key not in _DATA:
         _DATA.clear()
@@ -120,9 +117,13 @@ def trial_data(cfg: TrialConfig, log):
     return _DATA[key]
 
 
-def keep_warm(actor) -> None:
+def _placement_group_key() -> str | None:
     pg = ray.util.get_current_placement_group()
-    _WARM_CRITIC["actor"] = (pg.id.hex() if pg is not None else None, actor)
+    return pg.id.hex() if pg is not None else None
+
+
+def keep_warm(actor) -> None:
+    _WARM_CRITIC["actor"] = (_placement_group_key(), actor)
 
 
 def final_evaluation(report, data, settings: dict, classifier_state: dict | None, folder: Path,
@@ -160,7 +161,7 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     context = tune.get_context()
     # the trial's own folder on the sweep's storage (every node mounts it). Not get_trial_dir():
     # with actor reuse that is a local working folder, and it can be the previous trial's.
-    work = Path(settings["experiment_dir"]) / f"trial_{context.get_trial_id()}" / "work"
+    work = Path(settings["experiment_dir"]) / trial_folder_name(context.get_trial_id()) / "work"
     checkpoint_dir, sample_dir = work / "checkpoint", work / "samples"
     restored = tune.get_checkpoint()
     if CheckpointStore(checkpoint_dir).exists():

@@ -16,7 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from .local_cluster import LocalCluster, postgres_bin
-from .sweep_helpers import SMOKE, wait_for
+from .sweep_helpers import SMOKE, steps, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -65,10 +65,6 @@ def runs(cluster, name):
     if experiment is None:
         return client, []
     return client, [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "trial"]
-
-
-def steps(client, run, key):
-    return sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
 
 
 def assert_complete(cluster, name, max_iter):
