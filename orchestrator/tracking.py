@@ -53,8 +53,37 @@ def package_versions() -> dict[str, str]:
     return result
 
 
+def create_sqlite_store(uri: str, artifact_root: Path) -> None:
+    """Create a missing SQLite store whole, so no other process ever opens it half-made.
+
+    MLflow creates its tables the first time any client opens a store, without a lock; a second
+    process (``mlflow ui``, ``orchestrate analyze``, a script watching the sweep) opening the
+    file while the first is still migrating it makes both run the migrations and one of them
+    fail. The store is built under a private name and linked into place when complete.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///"):])
+    if path.exists():
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    staging.unlink(missing_ok=True)
+    try:
+        SqlAlchemyStore(f"sqlite:///{staging}", artifact_root.resolve().as_uri()).engine.dispose()
+        try:
+            os.link(staging, path)          # fails if another process linked its store first
+        except FileExistsError:
+            pass
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 def ensure_experiment(uri: str, name: str, storage: Path) -> str:
     """The experiment's id, creating it (and a fresh SQLite store) once, from the driver."""
+    create_sqlite_store(uri, storage / "mlartifacts")
     client = _client(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:

@@ -1,0 +1,70 @@
+"""The sweep's SQLite store appears whole: a process that opens it as soon as the file exists never
+races the driver's table creation (a CI run lost a sweep to exactly that)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from orchestrator.tracking import create_sqlite_store, default_tracking_uri
+
+DRIVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from orchestrator.tracking import default_tracking_uri, ensure_experiment
+    storage = Path(sys.argv[1])
+    print(ensure_experiment(default_tracking_uri(storage), "race", storage))
+""")
+
+# what a user's watcher does (`mlflow ui`, a notebook polling the sweep): open the store the moment
+# its file exists, and read it
+WATCHER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from mlflow.tracking import MlflowClient
+    from orchestrator.tracking import default_tracking_uri
+    storage = Path(sys.argv[1])
+    while not (storage / "mlflow.db").exists():
+        time.sleep(0.001)
+    client = MlflowClient(tracking_uri=default_tracking_uri(storage))
+    print(len(client.search_experiments()))
+""")
+
+
+def tables(path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_store_is_created_complete_and_left_alone_once_it_exists(tmp_path):
+    uri = default_tracking_uri(tmp_path)
+    create_sqlite_store(uri, tmp_path / "mlartifacts")
+    db = tmp_path / "mlflow.db"
+    assert {"experiments", "runs", "metrics", "params", "tags", "alembic_version"} <= tables(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]       # no staging file left
+    before = db.read_bytes()
+    create_sqlite_store(uri, tmp_path / "mlartifacts")
+    assert db.read_bytes() == before
+
+
+def test_other_tracking_uris_are_not_touched(tmp_path):
+    create_sqlite_store("http://127.0.0.1:1", tmp_path)
+    create_sqlite_store(f"file://{tmp_path}/mlruns", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(3))
+def test_a_watcher_opening_the_store_at_once_does_not_break_the_driver(tmp_path, round_):
+    watchers = [subprocess.Popen([sys.executable, "-c", WATCHER, str(tmp_path)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    driver = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    for watcher in watchers:
+        stdout, stderr = watcher.communicate(timeout=120)
+        assert watcher.returncode == 0, stderr[-3000:]
+        assert int(stdout) >= 1
