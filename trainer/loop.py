@@ -6,6 +6,7 @@ never imports Ray or MLflow.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import sys
@@ -76,8 +77,10 @@ def _stop_on_signals(stop: list[bool]) -> Iterator[None]:
 
 def _check_same_trial(saved: dict[str, Any], cfg: TrialConfig, store: CheckpointStore) -> None:
     current = cfg.hyperparameters()
-    changed = [f"{key}: {saved.get(key)!r} -> {current[key]!r}" for key in current
-               if saved.get(key) != current[key]]
+    # a setting added after the checkpoint was written had its default then
+    defaults = {f.name: f.default for f in dataclasses.fields(TrialConfig)}
+    changed = [f"{key}: {saved.get(key, defaults[key])!r} -> {current[key]!r}" for key in current
+               if saved.get(key, defaults[key]) != current[key]]
     if changed:
         raise ConfigError(f"the checkpoint in {store.directory} belongs to another trial "
                           f"({'; '.join(changed)}); use another output folder or the same settings")
@@ -93,6 +96,7 @@ class _Interval:
 
     def add(self, losses: dict[str, torch.Tensor]) -> None:
         for key, value in losses.items():
+            value = value.float()                     # bf16 steps: sum in fp32
             self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
         self.count += 1
 
@@ -107,6 +111,149 @@ class _Interval:
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.sums = {k: v.to(device) for k, v in state["sums"].items()}
         self.count = state["count"]
+
+
+class TrialRun:
+    """One trial's side of the loop: its data sampler, resume, loss intervals, reports, sample
+    grids, checkpoints and status. :func:`train` steps one of them; fused training
+    (``trainer.fused_loop``) steps several with one fused model. ``algo`` is the trial's own
+    algorithm; ``before_save`` brings it up to date first (fused training syncs it)."""
+
+    def __init__(self, cfg: TrialConfig, report: Callable[[Report], None] | None,
+                 checkpoint_dir: str | Path | None, *, data: ImageDataset | None,
+                 sample_dir: str | Path | None, log: Callable[[str], None],
+                 evaluate: Callable[[Report], dict[str, float]] | None,
+                 extra_state: tuple[Callable[[], Any], Callable[[Any], None]] | None):
+        self.cfg, self.report, self.log, self.evaluate, self.extra_state = cfg, report, log, evaluate, extra_state
+        self.device = torch.device(cfg.resolved_device())
+        self.store = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
+        if sample_dir is None and checkpoint_dir is not None:
+            sample_dir = Path(checkpoint_dir) / "samples"
+        self.sample_dir = sample_dir
+        self.before_save: Callable[[], None] = lambda: None
+        self.result: TrialResult | None = None        # set once the trial has ended
+        self.last_metrics: dict[str, float] = {}
+        self.images: dict[str, Path] = {}
+        store = self.store
+        if store is not None and (status := store.read_status()) and status["status"] in (FINISHED, DIVERGED):
+            _check_same_trial(status.get("hyperparameters", {}), cfg, store)
+            log(f"trial in {store.directory} already {status['status']} at iteration "
+                f"{status['iteration']}; nothing to do")
+            self.result = TrialResult(status["status"], status["iteration"], status.get("metrics", {}),
+                                      status.get("message", ""), store.path if store.exists() else None)
+            return
+        self.data = data if data is not None else load_dataset(cfg.dataset, cfg.data_root, log=log)
+        self.algo = algo = build_algorithm(cfg)
+        if self.data.image_shape != (algo.arch.image_channels, algo.arch.image_size, algo.arch.image_size):
+            raise ConfigError(f"dataset {self.data.name} has images of shape {self.data.image_shape}, but the "
+                              f"{algo.arch.name} networks expect {algo.arch.image_size}x{algo.arch.image_size}")
+        self.sampler = BatchSampler(self.data.train, cfg.batch_size, seed=cfg.seed + 1, device=self.device)
+        fixed = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        self.fixed_z = algo.sample_prior(cfg.sample_count, generator=fixed)
+        self.fixed_x = self.data.val[:cfg.sample_count].to(self.device).float().div(127.5).sub(1)
+        self.interval = _Interval()
+        self.start = 0
+        if store is not None and store.exists():
+            state = store.load(map_location=self.device)
+            _check_same_trial(state["hyperparameters"], cfg, store)
+            algo.load_state_dict(state["algorithm"])
+            self.sampler.load_state_dict(state["sampler"])
+            self.interval.load_state_dict(state["interval"], self.device)
+            set_global_rng_state(state["global_rng"])
+            if extra_state is not None and "extra" in state:
+                extra_state[1](state["extra"])
+            self.start = state["iteration"]
+            log(f"resuming {cfg.model} on {cfg.dataset} from iteration {self.start:,} ({store.path})")
+        self.iteration = self.start
+
+    def next_batch(self) -> torch.Tensor:
+        return self.sampler.next(self.algo.real_batches_per_step)
+
+    def reports_at(self, iteration: int) -> bool:
+        return iteration % self.cfg.report_every == 0 or iteration == self.cfg.max_iter
+
+    def save_checkpoint(self, iteration: int) -> Path | None:
+        if self.store is None:
+            return None
+        self.before_save()
+        state = {"iteration": iteration, "hyperparameters": self.cfg.hyperparameters(),
+                 "config": self.cfg.to_dict(), "algorithm": self.algo.state_dict(),
+                 "sampler": self.sampler.state_dict(), "interval": self.interval.state_dict(),
+                 "global_rng": global_rng_state()}
+        if self.extra_state is not None:
+            state["extra"] = self.extra_state[0]()
+        return self.store.save(state)
+
+    def finish(self, status: str, iteration: int, metrics: dict[str, float], message: str,
+               images: dict[str, Path] | None = None) -> TrialResult:
+        if self.store is not None:
+            self.store.write_status({"status": status, "iteration": iteration, "metrics": metrics,
+                                     "message": message, "hyperparameters": self.cfg.hyperparameters()})
+        self.result = TrialResult(status, iteration, metrics, message,
+                                  self.store.path if self.store is not None and self.store.exists() else None,
+                                  images or {})
+        return self.result
+
+    def interrupt(self, iteration: int, path: Path | None = None) -> TrialResult:
+        path = path or self.save_checkpoint(iteration)
+        return self.finish(INTERRUPTED, iteration, self.last_metrics,
+                           f"interrupted at iteration {iteration:,}; checkpoint {path}; "
+                           "run the same command again to resume")
+
+    def save_images(self, iteration: int) -> dict[str, Path]:
+        if self.sample_dir is None:
+            return {}
+        algo, folder = self.algo, Path(self.sample_dir)
+        samples = algo.generate(self.fixed_z)
+        images = {"samples": save_grid(samples, folder / f"samples_{iteration:07d}.png")}
+        if self.data.name in STACKED_DATASETS:
+            images["sample_channels"] = save_channel_grid(
+                samples[:16], folder / f"sample_channels_{iteration:07d}.png")
+        if algo.has_encoder:
+            images["reconstructions"] = save_reconstruction_grid(
+                self.fixed_x, algo.reconstruct(self.fixed_x), folder / f"reconstructions_{iteration:07d}.png")
+        return images
+
+    def after_step(self, iteration: int, losses: dict[str, torch.Tensor],
+                   stopping: Callable[[], bool]) -> TrialResult | None:
+        """Account one iteration's losses; at a report: divergence check, sample grids,
+        ``evaluate``, checkpoint, ``report``. ``stopping()`` says whether to stop (asked after the
+        report at a report). Returns the trial's result once it has ended."""
+        self.iteration = iteration
+        self.interval.add(losses)
+        cfg, interval = self.cfg, self.interval
+        at_end = iteration == cfg.max_iter
+        if not self.reports_at(iteration):
+            return self.interrupt(iteration) if stopping() else None
+        elapsed = time.perf_counter() - interval.started
+        metrics = interval.means()
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        if bad:
+            return self.finish(DIVERGED, iteration, metrics,
+                               f"loss {', '.join(bad)} became non-finite between iterations "
+                               f"{iteration - interval.count + 1:,} and {iteration:,}: the trial "
+                               f"diverged (try smaller learning rates); last good checkpoint kept")
+        metrics["iterations_per_second"] = interval.count / max(elapsed, 1e-9)
+        self.interval = _Interval()
+        self.before_save()
+        self.images = self.save_images(iteration)
+        if self.evaluate is not None:
+            metrics.update(self.evaluate(Report(iteration, dict(metrics), self.images, None, self.algo)))
+        path = None
+        if at_end or iteration % cfg.checkpoint_every == 0:
+            path = self.save_checkpoint(iteration)
+        self.last_metrics = metrics
+        if self.report is not None:
+            self.report(Report(iteration, metrics, self.images, path, self.algo))
+        if at_end:
+            return self.finish(FINISHED, iteration, metrics, f"finished {cfg.max_iter:,} iterations", self.images)
+        return self.interrupt(iteration, path) if stopping() else None
+
+
+def progress_bar(total: int, initial: int, description: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, desc=description, mininterval=0.5)
 
 
 def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
@@ -127,128 +274,30 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
     ``extra_state`` = (get, set) lets a caller keep its own state in the same checkpoint.
     A non-finite loss ends the trial with status ``diverged``; the last good checkpoint is kept.
     """
-    device = torch.device(cfg.resolved_device())
-    store = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
-    if sample_dir is None and checkpoint_dir is not None:
-        sample_dir = Path(checkpoint_dir) / "samples"
-
-    if store is not None and (status := store.read_status()) and status["status"] in (FINISHED, DIVERGED):
-        _check_same_trial(status.get("hyperparameters", {}), cfg, store)
-        log(f"trial in {store.directory} already {status['status']} at iteration "
-            f"{status['iteration']}; nothing to do")
-        return TrialResult(status["status"], status["iteration"], status.get("metrics", {}),
-                           status.get("message", ""), store.path if store.exists() else None)
-
-    data = data if data is not None else load_dataset(cfg.dataset, cfg.data_root, log=log)
-    algo = build_algorithm(cfg)
-    if data.image_shape != (algo.arch.image_channels, algo.arch.image_size, algo.arch.image_size):
-        raise ConfigError(f"dataset {data.name} has images of shape {data.image_shape}, but the "
-                          f"{algo.arch.name} networks expect {algo.arch.image_size}x{algo.arch.image_size}")
-    sampler = BatchSampler(data.train, cfg.batch_size, seed=cfg.seed + 1, device=device)
-    fixed = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    fixed_z = algo.sample_prior(cfg.sample_count, generator=fixed)
-    fixed_x = data.val[:cfg.sample_count].to(device).float().div(127.5).sub(1)
-    interval = _Interval()
-    start = 0
-
-    if store is not None and store.exists():
-        state = store.load(map_location=device)
-        _check_same_trial(state["hyperparameters"], cfg, store)
-        algo.load_state_dict(state["algorithm"])
-        sampler.load_state_dict(state["sampler"])
-        interval.load_state_dict(state["interval"], device)
-        set_global_rng_state(state["global_rng"])
-        if extra_state is not None and "extra" in state:
-            extra_state[1](state["extra"])
-        start = state["iteration"]
-        log(f"resuming {cfg.model} on {cfg.dataset} from iteration {start:,} ({store.path})")
-
-    def save_checkpoint(iteration: int) -> Path | None:
-        if store is None:
-            return None
-        state = {"iteration": iteration, "hyperparameters": cfg.hyperparameters(),
-                 "config": cfg.to_dict(), "algorithm": algo.state_dict(),
-                 "sampler": sampler.state_dict(), "interval": interval.state_dict(),
-                 "global_rng": global_rng_state()}
-        if extra_state is not None:
-            state["extra"] = extra_state[0]()
-        return store.save(state)
-
-    def finish(status: str, iteration: int, metrics: dict[str, float], message: str,
-               images: dict[str, Path] | None = None) -> TrialResult:
-        if store is not None:
-            store.write_status({"status": status, "iteration": iteration, "metrics": metrics,
-                                "message": message, "hyperparameters": cfg.hyperparameters()})
-        return TrialResult(status, iteration, metrics, message,
-                           store.path if store is not None and store.exists() else None, images or {})
-
-    def save_images(iteration: int) -> dict[str, Path]:
-        if sample_dir is None:
-            return {}
-        folder = Path(sample_dir)
-        samples = algo.generate(fixed_z)
-        images = {"samples": save_grid(samples, folder / f"samples_{iteration:07d}.png")}
-        if data.name in STACKED_DATASETS:
-            images["sample_channels"] = save_channel_grid(
-                samples[:16], folder / f"sample_channels_{iteration:07d}.png")
-        if algo.has_encoder:
-            images["reconstructions"] = save_reconstruction_grid(
-                fixed_x, algo.reconstruct(fixed_x), folder / f"reconstructions_{iteration:07d}.png")
-        return images
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.max_iter, initial=start, unit="it", dynamic_ncols=True,
-                   desc=f"{cfg.model}/{cfg.dataset}", mininterval=0.5)
+    run = TrialRun(cfg, report, checkpoint_dir, data=data, sample_dir=sample_dir, log=log,
+                   evaluate=evaluate, extra_state=extra_state)
+    if run.result is not None:
+        return run.result
+    bar = progress_bar(cfg.max_iter, run.start, f"{cfg.model}/{cfg.dataset}") if progress else None
     stop = [False]
-    last_metrics: dict[str, float] = {}
-    images: dict[str, Path] = {}
-    iteration = start
+
+    def stopping() -> bool:
+        return stop[0] or (should_stop is not None and should_stop())
+
     try:
         with _stop_on_signals(stop):
-            for iteration in range(start + 1, cfg.max_iter + 1):
-                interval.add(algo.step_tensors(sampler.next(algo.real_batches_per_step)))
+            for iteration in range(run.start + 1, cfg.max_iter + 1):
+                with run.algo.precision():
+                    losses = run.algo.step_tensors(run.next_batch())
                 if bar is not None:
                     bar.update()
-                at_end = iteration == cfg.max_iter
-                if iteration % cfg.report_every and not at_end:
-                    if stop[0] or (should_stop is not None and should_stop()):
-                        path = save_checkpoint(iteration)
-                        return finish(INTERRUPTED, iteration, last_metrics,
-                                      f"interrupted at iteration {iteration:,}; checkpoint {path}; "
-                                      "run the same command again to resume")
-                    continue
-                elapsed = time.perf_counter() - interval.started
-                metrics = interval.means()
-                bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
-                if bad:
-                    return finish(DIVERGED, iteration, metrics,
-                                  f"loss {', '.join(bad)} became non-finite between iterations "
-                                  f"{iteration - interval.count + 1:,} and {iteration:,}: the trial "
-                                  f"diverged (try smaller learning rates); last good checkpoint kept")
-                metrics["iterations_per_second"] = interval.count / max(elapsed, 1e-9)
-                interval = _Interval()
-                images = save_images(iteration)
-                if evaluate is not None:
-                    metrics.update(evaluate(Report(iteration, dict(metrics), images, None, algo)))
-                path = None
-                if at_end or iteration % cfg.checkpoint_every == 0 or stop[0]:
-                    path = save_checkpoint(iteration)
-                last_metrics = metrics
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()
+                if (result := run.after_step(iteration, losses, stopping)) is not None:
+                    return result
+                if bar is not None and run.reports_at(iteration):
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in run.last_metrics.items()
                                      if k != "iterations_per_second"}, refresh=False)
-                if report is not None:
-                    report(Report(iteration, metrics, images, path, algo))
-                if not at_end and (stop[0] or (should_stop is not None and should_stop())):
-                    path = path or save_checkpoint(iteration)
-                    return finish(INTERRUPTED, iteration, metrics,
-                                  f"interrupted at iteration {iteration:,}; checkpoint {path}; "
-                                  "run the same command again to resume")
     finally:
         if bar is not None:
             bar.close()
-    return finish(FINISHED, iteration, last_metrics,
-                  f"finished {cfg.max_iter:,} iterations", images)
+    return run.result or run.finish(FINISHED, run.iteration, run.last_metrics,
+                                    f"finished {cfg.max_iter:,} iterations", run.images)

@@ -11,14 +11,6 @@ from ..conftest import tiny_config
 from . import reference
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @pytest.fixture(scope="module")
 def batch():
     data = load_dataset("synthetic", log=lambda m: None)

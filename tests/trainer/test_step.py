@@ -7,24 +7,16 @@ import copy
 import pytest
 import torch
 
-from trainer import build_algorithm
+from trainer import ConfigError, build_algorithm
 from trainer.data import load_dataset, to_float
 
 from ..conftest import tiny_config
 from . import reference
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @pytest.fixture(scope="module")
 def images():
-    return to_float(load_dataset("synthetic", log=lambda m: None).train[:80])
+    return to_float(load_dataset("synthetic", log=lambda m: None).train[:128])
 
 
 def clone(algo):
@@ -139,3 +131,29 @@ def test_same_seed_same_networks_and_steps(model, images):
     assert b.step(x) == out_a
     other = build_algorithm(tiny_config(model, seed=1))
     assert not torch.equal(next(other.nets["generator"].parameters()), next(a.nets["generator"].parameters()))
+
+
+@pytest.mark.parametrize("model", ["alphagan", "dcgan", "age"])
+def test_bf16_autocast_keeps_the_losses_within_tolerance(model, images):
+    """precision: bf16 runs the step under bfloat16 autocast: from the same weights and batch, its
+    losses stay within 10 % of the fp32 step's (measured: at most 6 % over 3 steps at width 0.5)
+    and the parameters stay fp32."""
+    sizes = dict(width=0.5, batch_size=64, latent_dim=50)              # the paper's, at half width
+    fp32 = build_algorithm(tiny_config(model, **sizes))
+    bf16 = build_algorithm(tiny_config(model, precision="bf16", **sizes))
+    x = images[:64].repeat(fp32.real_batches_per_step, 1, 1, 1)
+    torch.manual_seed(0)
+    want = fp32.step(x)
+    torch.manual_seed(0)
+    with bf16.precision():
+        got_tensors = bf16.step_tensors(x)
+    got = {key: float(value) for key, value in got_tensors.items()}
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=0.1, abs=1e-3), key
+    assert any(got[key] != value for key, value in want.items())      # it really ran in bf16
+    assert all(p.dtype == torch.float32 for net in bf16.nets.values() for p in net.parameters())
+
+
+def test_bf16_is_refused_for_wgangp():
+    with pytest.raises(ConfigError, match="precision: bf16 is not offered for wgangp"):
+        tiny_config("wgangp", precision="bf16")

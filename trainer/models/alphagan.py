@@ -19,6 +19,10 @@ from .base import Algorithm, l1_reconstruction
 class AlphaGAN(Algorithm):
     name = "alphagan"
     has_encoder = True
+    #: the methods that compute losses from network outputs (fused training runs them per trial)
+    loss_terms = ("encoder_loss", "generator_loss", "discriminator_loss", "code_discriminator_loss",
+                  "reconstruction_l1")
+    reconstruction_l1 = staticmethod(l1_reconstruction)
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
@@ -101,4 +105,4 @@ class AlphaGAN(Algorithm):
         self.update("code_discriminator", loss_c)
         return {"encoder": loss_e.detach(), "generator": loss_g.detach(),
                 "discriminator": loss_d.detach(), "code_discriminator": loss_c.detach(),
-                "reconstruction_l1": l1_reconstruction(x, x_rec).detach()}
+                "reconstruction_l1": self.reconstruction_l1(x, x_rec).detach()}

@@ -25,6 +25,8 @@ class Algorithm:
     #: real batches consumed by one ``step`` (WGAN-GP: one per critic update)
     real_batches_per_step = 1
     has_encoder = False
+    #: methods computing losses from network outputs, for fused training (trainer/fused.py)
+    loss_terms: tuple[str, ...] = ()
 
     def __init__(self, cfg: TrialConfig, device: torch.device):
         self.cfg = cfg
@@ -66,8 +68,17 @@ class Algorithm:
         (no host synchronisation)."""
         raise NotImplementedError
 
+    def precision(self) -> contextlib.AbstractContextManager:
+        """Where the step runs: under bfloat16 autocast with ``precision: bf16`` (convolutions and
+        matrix products in bf16; parameters, gradients and Adam stay fp32), else as it is."""
+        if self.cfg.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def step(self, x: torch.Tensor) -> dict[str, float]:
-        return {key: float(value) for key, value in self.step_tensors(x).items()}
+        with self.precision():
+            losses = self.step_tensors(x)
+        return {key: float(value) for key, value in losses.items()}
 
     def update(self, net_name: str, loss: torch.Tensor) -> None:
         """One Adam step of ``net_name`` on the gradient of ``loss`` w.r.t. its parameters only."""
