@@ -45,7 +45,7 @@ def param_space(spec: SweepSpec, trials: list[dict[str, Any]], settings: dict[st
     if spec.search == "optuna":
         fixed = trials[0]
         return {"hp": {**fixed, **{k: tune.choice(v) for k, v in spec.grid.items()}}, "settings": settings}
-    return {"hp": tune.grid_search(trials), "settings": settings}
+    return {"hp": tune.grid_search(spec.tune_trials()), "settings": settings}
 
 
 def trial_folder_name(trial_id: str) -> str:
@@ -159,7 +159,9 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
         classifier = final_classifier_state(spec, trials, settings["data_root"])
         trainable = tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
         count = spec.num_samples if spec.search == "optuna" else len(trials)
-        print(f"sweep {spec.name}: {count} trials on {'GPUs' if cluster_gpus else 'CPUs'} "
+        tune_count = len(spec.tune_trials()) if spec.search == "grid" else count
+        fused = f" fused into {tune_count} models" if spec.fuse_trials > 1 else ""
+        print(f"sweep {spec.name}: {count} trials{fused} on {'GPUs' if cluster_gpus else 'CPUs'} "
               f"({pgf.bundles}), storage {experiment_path}, tracking {uri}", file=sys.stderr)
         ProgressLines.completed = set()
         if resume:
@@ -173,7 +175,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
                                    name=spec.name, storage_path=str(storage), verbose=0,
                                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                                   callbacks=[ProgressLines(count)]))
+                                   callbacks=[ProgressLines(tune_count)]))
         fit_started = time.perf_counter()
         results = tuner.fit()
         print(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran {time.perf_counter() - fit_started:.1f} s",
@@ -197,7 +199,8 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
     print(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
           f"{summary['stopped']} stopped early, {summary['failed']} failed", file=sys.stderr)
     print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment_path}")
-    print(f"sample grids: {experiment_path}/trial_*/work/samples/ (and as MLflow artifacts)")
+    grids = "trial_*/work/*/samples" if spec.fuse_trials > 1 else "trial_*/work/samples"
+    print(f"sample grids: {experiment_path}/{grids}/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {storage}" if tracking_uri is None else
           f"see them: open {uri} in a browser")
     return 0 if summary["failed"] == 0 else 1
@@ -211,6 +214,15 @@ def summarize(results, completed: set) -> dict[str, int]:
     for result in results:
         metrics = result.metrics or {}
         status = metrics.get("trial_status")
+        fused = result.config.get("hp", {}).get("fused") if result.config else None
+        if fused is not None:                    # one Ray Tune trial of several fused trials
+            if result.error is not None:
+                summary["failed"] += len(fused)
+            elif status != "interrupted" and metrics.get("fused_statuses"):
+                for each in metrics["fused_statuses"].split(","):
+                    if each in ("finished", "diverged"):
+                        summary[each] += 1
+            continue
         if result.error is not None:
             summary["failed"] += 1
         elif status in ("finished", "diverged"):

@@ -55,6 +55,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             print(json.dumps(trial, sort_keys=True))
         what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
                 else f"{len(trials)} trials")
+        if spec.fuse_trials > 1:
+            what += f", fused into {len(spec.tune_trials())} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}", file=sys.stderr)
         return 0
     from .sweep import run_sweep

@@ -10,7 +10,8 @@
     scheduler: none                 # or asha (needs metric and mode)
     metric: critic_neg_w_test       # what optuna / asha optimise
     mode: max
-    resources: {cpus: 1, gpus: auto, trials_per_gpu: 4}
+    resources: {cpus: 1, gpus: auto, trials_per_gpu: 4, fuse_trials: 1}
+                                    # fuse_trials: N trials of one architecture as one fused model
     critic: {enabled: true, steps_per_report: 100, cpus: 1}
     evaluation: {samples: 10000, diversity_pairs: 5000, codes: 2000}   # at the end of each trial
     max_failures: 3                 # retries of a failed trial from its last checkpoint
@@ -29,7 +30,7 @@ from .specs import SpecError, read_yaml
 
 TOP_LEVEL = {"name", "description", "trial", "grid", "seeds", "search", "num_samples", "scheduler",
              "metric", "mode", "resources", "critic", "evaluation", "max_failures"}
-RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu"}
+RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu", "fuse_trials"}
 RUNTIME_SETTINGS = ("device", "data_root")
 CRITIC_KEYS = {"enabled", "steps_per_report", "cpus", "gpus"}
 EVALUATION_KEYS = {"samples", "diversity_pairs", "codes"}
@@ -51,6 +52,7 @@ class SweepSpec:
     cpus: float = 1.0
     gpus: float | str = "auto"
     trials_per_gpu: int = 4
+    fuse_trials: int = 1                # trials per fused model (trainer.fused); 1: unfused
     critic_enabled: bool = True
     critic_steps_per_report: int = 100
     critic_cpus: float = 1.0
@@ -76,6 +78,21 @@ class SweepSpec:
                     values_.pop(run_setting)
                 result.append(values_)
         return result
+
+    def tune_trials(self) -> list[dict[str, Any]]:
+        """What each Ray Tune trial trains: one trial's hyperparameters, or with ``fuse_trials``
+        > 1 ``{"fused": [...]}``, up to that many trials that share an architecture."""
+        trials = self.trials()
+        if self.fuse_trials == 1:
+            return trials
+        from trainer.fused import PER_TRIAL
+
+        groups: dict[tuple, list[dict[str, Any]]] = {}
+        for hp in trials:
+            key = tuple(sorted((k, repr(v)) for k, v in hp.items() if k not in PER_TRIAL))
+            groups.setdefault(key, []).append(hp)
+        return [{"fused": members[i:i + self.fuse_trials]}
+                for members in groups.values() for i in range(0, len(members), self.fuse_trials)]
 
 
 def _fail(path, message: str):
@@ -157,6 +174,7 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
         cpus=_number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
         gpus=_number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
         trials_per_gpu=int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
+        fuse_trials=_integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1)),
         critic_enabled=bool(critic.get("enabled", True)),
         critic_steps_per_report=int(_number(path, "critic.steps_per_report",
                                             critic.get("steps_per_report", 100), 1)),
@@ -168,4 +186,24 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
         spec.trials()                                # every trial must be a valid TrialConfig
     except ConfigError as err:
         raise SpecError(str(err)) from None
+    if spec.fuse_trials > 1:
+        _check_fusable(spec)
     return spec
+
+
+def _integer(path, name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(path, f"field '{name}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_fusable(spec: SweepSpec) -> None:
+    from trainer.fused import FUSABLE_MODELS
+
+    if spec.search != "grid" or spec.scheduler != "none":
+        _fail(spec.path, "resources.fuse_trials > 1 needs search: grid and scheduler: none (Optuna and "
+                         "ASHA act on single trials); set fuse_trials: 1 to use them")
+    models = sorted({hp["model"] for hp in spec.trials()} - set(FUSABLE_MODELS))
+    if models:
+        _fail(spec.path, f"resources.fuse_trials > 1: fused training supports {', '.join(FUSABLE_MODELS)}, "
+                         f"not {', '.join(models)}; set fuse_trials: 1")

@@ -121,7 +121,8 @@ class TrialTracker:
     """A trial's child run. ``state()`` / ``restore()`` travel in the trial's checkpoint."""
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, trial_name: str,
-                 hyperparameters: dict[str, Any], state: dict | None = None, node: str | None = None):
+                 hyperparameters: dict[str, Any], state: dict | None = None, node: str | None = None,
+                 tags: dict[str, str] | None = None):
         self.uri = uri
         self.pending_metrics: list[tuple[str, float, int, int]] = []
         self.pending_artifacts: list[tuple[str, str]] = []
@@ -138,7 +139,8 @@ class TrialTracker:
             # a new trial may start while the tracking server is away: wait for it (minutes)
             run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
                 experiment_id, run_name=trial_name,
-                tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running"}))
+                tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running",
+                      **(tags or {})}))
             self.run_id = run.info.run_id
             from mlflow.entities import Param
 

@@ -110,3 +110,41 @@ def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
         assert run.info.status in ("FINISHED", "KILLED")
         assert run.data.tags["trial_status"] in ("finished", "stopped")
         assert float(run.data.params["lr_generator"]) in (0.0001, 0.0005)
+
+
+def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_sweep, tmp_path):
+    """resources.fuse_trials: 2 trains the smoke sweep's 4 trials as 2 fused models: each trial
+    still has its own MLflow run, critic, final evaluation and checkpoint folder, and its losses
+    are those of the same trial in the unfused smoke sweep."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["name"], spec["resources"]["fuse_trials"] = "fused", 2
+    path = tmp_path / "fused.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "4 trials fused into 2 models" in out.stderr
+    assert "sweep fused: 4 finished, 0 diverged, 0 stopped early, 0 failed" in out.stderr
+    client, parents, children = child_runs(tmp_path, "fused")
+    assert len(children) == 4 and parents[0].data.metrics["trials_finished"] == 4
+    groups = {}
+    for run in children:
+        groups.setdefault(run.data.params["ray_trial_id"], set()).add(run.data.tags["fused_index"])
+        assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
+        assert steps(client, run, "generator") == [5, 10, 15, 20]
+        assert steps(client, run, "critic_neg_w_test") == [10, 15, 20]
+        assert steps(client, run, "sample_diversity") == [20]
+        assert "samples/samples_0000020.png" in {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "latent")] == ["latent/test_codes_0000020.npy"]
+    assert sorted(map(sorted, groups.values())) == [["0", "1"], ["0", "1"]]
+    unfused_client, _, unfused = child_runs(smoke_sweep[0], "smoke")
+
+    def key(run):
+        return run.data.params["lr_generator"], run.data.params["recon_weight_encoder"]
+
+    alone = {key(run): run for run in unfused}
+    for run in children:
+        for loss in ("encoder", "generator", "discriminator", "code_discriminator"):
+            got = client.get_metric_history(run.info.run_id, loss)
+            want = unfused_client.get_metric_history(alone[key(run)].info.run_id, loss)
+            first = {m.step: m.value for m in got}[5], {m.step: m.value for m in want}[5]
+            assert first[0] == pytest.approx(first[1], rel=1e-2), (key(run), loss)    # float32, 5 updates

@@ -88,6 +88,11 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"evaluation": {"sample": 10}}, "unknown field 'evaluation.sample'"),
     ({"evaluation": {"samples": -5}}, "field 'evaluation.samples' must be a number >= 0"),
     ({"evaluation": {"samples": 1}}, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2"),
+    ({"resources": {"fuse_trials": 0}}, "field 'resources.fuse_trials' must be a positive integer, got 0"),
+    ({"resources": {"fuse_trials": 4}, "trial": {"model": "dcgan"}},
+     "fused training supports alphagan, not dcgan; set fuse_trials: 1"),
+    ({"resources": {"fuse_trials": 4}, "search": "optuna", "metric": "critic_neg_w_test"},
+     "resources.fuse_trials > 1 needs search: grid and scheduler: none"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
@@ -105,3 +110,22 @@ def test_bad_spec_on_the_command_line_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert out.returncode == 2 and len(lines) == 1 and "invalid YAML" in lines[0] and str(path) in lines[0]
+
+
+def test_fused_trials_group_by_architecture_in_grid_order(tmp_path):
+    """Trials fuse only with trials of the same architecture (latent size here), up to
+    fuse_trials per model; learning rates, loss weights and seeds vary inside a model."""
+    path = tmp_path / "fused.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "alphagan", "dataset": "colormnist"},
+                                    "grid": {"latent_dim": [10, 50], "lr_generator": [1e-4, 5e-4],
+                                             "recon_weight_encoder": [1, 10]},
+                                    "seeds": [0, 1], "resources": {"fuse_trials": 3}}))
+    spec = load_sweep_spec(path)
+    models = spec.tune_trials()
+    assert [len(m["fused"]) for m in models] == [3, 3, 2, 3, 3, 2]
+    for model in models:
+        assert len({hp["latent_dim"] for hp in model["fused"]}) == 1
+    assert [hp for m in models for hp in m["fused"]] == spec.trials()
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(path), "--dry-run"],
+                         capture_output=True, text=True, timeout=120)
+    assert "16 trials, fused into 6 models of up to 3 trials" in out.stderr
