@@ -5,6 +5,8 @@ with the machine it ran on, to docs/benchmarks.md.
   implementation of the same algorithm (alternating rounds in one process), and the share of the
   step spent sampling data (trainer_step.py);
 - the time of each metric on 10,000 samples (metric_times.py);
+- the aggregate throughput of α-GAN trials fused into one model next to one trial alone
+  (fused_trials.py);
 - the orchestration overhead per trial of a sweep of short trials, with and without actor reuse
   (orchestration.py).
 """
@@ -19,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import fused_trials  # noqa: E402
 import metric_times  # noqa: E402
 import orchestration  # noqa: E402
 import trainer_step  # noqa: E402
@@ -33,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=10, help="timed training iterations per side")
     parser.add_argument("--trials", type=int, default=8, help="trials of the orchestration sweep")
+    parser.add_argument("--fused", type=int, default=4, help="α-GAN trials fused into one model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
@@ -55,6 +59,9 @@ def main() -> None:
         shares[model] = share
         row(f"{model} step, it/s (baseline: plain eager)", f"{ours:.2f}", f"{plain:.2f}", f"{speedup:.2f}x")
     row("data sampling, share of the step (largest over models)", f"{100 * max(shares.values()):.2f} %")
+    fused, alone, ratio = fused_trials.bench_fused(args.fused, data, args.iters, device)
+    row(f"{args.fused} α-GAN trials fused into one model: trial-it/s (baseline: one trial alone)",
+        f"{fused:.2f}", f"{alone:.2f}", f"{ratio:.2f}x")
     for name, seconds in metric_times.measure().items():
         row(f"{METRIC_LABELS.get(name, name)} on 10,000 samples, s", f"{seconds:.2f}")
     result = orchestration.measure(args.trials)
@@ -81,6 +88,12 @@ def main() -> None:
             "the obvious way with stock PyTorch layers and optimizers: full graphs, zero_grad / backward / step "
             "per update. One α-GAN iteration is two encoder and two generator updates, one discriminator and one "
             "code-discriminator update; WGAN-GP's is five critic updates and one generator update.\n\n"
+            f"**Fused trials**: {args.fused} α-GAN trials with the learning rates and loss weights of the paper's "
+            "grid trained as one vmapped model (`trainer/fused.py`, `resources.fuse_trials` in a sweep spec), "
+            "trial-iterations per second next to one trial trained alone, alternating rounds as above. On a CPU "
+            "the convolutions already keep the cores busy, so fusing cannot help much; it is for GPUs, which "
+            "the small ColorMNIST networks leave mostly idle (`python benchmarks/fused_trials.py --device cuda "
+            "--trials 8 16`).\n\n"
             "**Metrics**: the embedded digits test set (10,000 stacked images) stands in for a model's samples; "
             "the classifier is the cached in-domain one.\n\n"
             f"**Orchestration**: `orchestrate sweep` of {args.trials} α-GAN trials of 20 iterations on synthetic "

@@ -28,3 +28,11 @@ def test_orchestration_benchmark_measures_a_real_sweep():
     assert run["spans"][1][0] >= run["spans"][0][1] - 0.5          # one trial at a time
     assert run["trials_s"] > 0 and run["ray_start_s"] > 0 and result["in_process_typical_s"] > 0
     assert run["gap_per_trial_s"] >= 0
+
+
+def test_fused_benchmark_prints_a_row_per_trial_count():
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "fused_trials.py"), "--trials", "2", "3",
+                          "--iters", "1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 2 |") or line.startswith("| 3 |")]
+    assert len(rows) == 2 and all(float(row.split("|")[4].strip().rstrip("x")) > 0 for row in rows)
