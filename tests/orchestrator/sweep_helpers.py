@@ -12,10 +12,11 @@ from mlflow.tracking import MlflowClient
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
-def spec_file(tmp_path, name, **trial):
+def spec_file(tmp_path, name, resources=None, **trial):
     spec = yaml.safe_load(SMOKE.read_text())
     spec["name"] = name
     spec["trial"].update(trial)
+    spec["resources"].update(resources or {})
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path

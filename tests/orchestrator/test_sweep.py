@@ -44,8 +44,11 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
 
 
-def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):
-    spec = spec_file(tmp_path, "killed", max_iter=60)
+@pytest.mark.parametrize("fuse_trials", [1, 2])
+def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path, fuse_trials):
+    """Also for fused trials: the killed Ray Tune trial is a fused model of 2 trials, restored
+    from the checkpoint folder of both."""
+    spec = spec_file(tmp_path, "killed", resources={"fuse_trials": fuse_trials}, max_iter=60)
 
     def reported_past_15():
         ready = children_when_ready(tmp_path, "killed")
@@ -58,6 +61,7 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path)
     assert "failed; Ray retries it from its last checkpoint" in stderr
     client, _, children = child_runs(tmp_path, "killed")
     assert len(children) == 4                                           # no second run
+    assert len({run.data.params["ray_trial_id"] for run in children}) == 4 // fuse_trials
     for run in children:
         assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
         history = steps(client, run, "generator")
