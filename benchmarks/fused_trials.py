@@ -27,14 +27,14 @@ GRID = [dict(lr_generator=lr, recon_weight_encoder=w, recon_weight_generator=w) 
         for w in (1, 5, 10, 50)]
 
 
-def configs(n: int, device) -> list[TrialConfig]:
-    return [TrialConfig(model="alphagan", dataset="colormnist", device=str(device), latent_dim=50,
+def configs(n: int, device, width: float = 1.0) -> list[TrialConfig]:
+    return [TrialConfig(model="alphagan", dataset="colormnist", device=str(device), latent_dim=50, width=width,
                         seed=i, **GRID[i % len(GRID)]) for i in range(n)]
 
 
-def bench_fused(n: int, data, iters: int, device, rounds: int = 5) -> tuple[float, float, float]:
+def bench_fused(n: int, data, iters: int, device, rounds: int = 5, width: float = 1.0) -> tuple[float, float, float]:
     """(fused trial-iterations/s, one trial's iterations/s, ratio) as medians of alternating rounds."""
-    cfgs = configs(n, device)
+    cfgs = configs(n, device, width)
     alone = build_algorithm(cfgs[0])
     fused = FusedAlgorithm([build_algorithm(c) for c in cfgs])
     samplers = [BatchSampler(data.train, c.batch_size, seed=c.seed + 1, device=device) for c in cfgs]
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, nargs="+", default=[4])
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=float, default=1.0, help="network width (the paper's: 1)")
     args = parser.parse_args()
     device = torch.device(args.device)
     data = load_dataset("digits", log=lambda m: None)      # same 28x28x3 shape as ColorMNIST
@@ -57,7 +58,7 @@ def main() -> None:
     print(f"on {device}{gpu}: {machine()}")
     print("| fused trials | trial-it/s fused | it/s one trial alone | aggregate speed-up |\n|---:|---:|---:|---:|")
     for n in args.trials:
-        fused, alone, ratio = bench_fused(n, data, args.iters, device)
+        fused, alone, ratio = bench_fused(n, data, args.iters, device, width=args.width)
         print(f"| {n} | {fused:.2f} | {alone:.2f} | {ratio:.2f}x |", flush=True)
 
 

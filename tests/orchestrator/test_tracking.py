@@ -57,7 +57,7 @@ def test_other_tracking_uris_are_not_touched(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("round_", range(3))
+@pytest.mark.parametrize("round_", range(2))
 def test_a_watcher_opening_the_store_at_once_does_not_break_the_driver(tmp_path, round_):
     watchers = [subprocess.Popen([sys.executable, "-c", WATCHER, str(tmp_path)], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
