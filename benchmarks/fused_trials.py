@@ -7,7 +7,6 @@ second, alternating rounds in one process (`make bench` runs it; on a GPU machin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer_step import machine, side_by_side  # noqa: E402
+from trainer_step import colormnist_shaped_data, machine, side_by_side, step_arguments  # noqa: E402
 
-from trainer import TrialConfig, build_algorithm, load_dataset  # noqa: E402
+from trainer import TrialConfig, build_algorithm  # noqa: E402
 from trainer.data import BatchSampler  # noqa: E402
 from trainer.fused import FusedAlgorithm  # noqa: E402
 
@@ -46,14 +45,11 @@ def bench_fused(n: int, data, iters: int, device, rounds: int = 5, width: float 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = step_arguments(__doc__)
     parser.add_argument("--trials", type=int, nargs="+", default=[4])
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--width", type=float, default=1.0, help="network width (the paper's: 1)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    data = load_dataset("digits", log=lambda m: None)      # same 28x28x3 shape as ColorMNIST
+    data = colormnist_shaped_data()
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"on {device}{gpu}: {machine()}")
     print("| fused trials | trial-it/s fused | it/s one trial alone | aggregate speed-up |\n|---:|---:|---:|---:|")

@@ -50,9 +50,7 @@ def main() -> None:
         rows.append(f"| {what} | {ours} | {baseline} | {ratio} |")
         print(rows[-1], flush=True)
 
-    from trainer import load_dataset
-
-    data = load_dataset("digits", log=lambda m: None)
+    data = trainer_step.colormnist_shaped_data()
     shares = {}
     for model in trainer_step.MODELS:
         ours, plain, speedup, share = trainer_step.bench_model(model, data, args.iters, device)

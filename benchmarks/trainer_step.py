@@ -88,14 +88,24 @@ def bench_model(model, data, iters, device, width=1.0, rounds=5):
     return ours_rate, plain_rate, speedup, share
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def step_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of the step benchmarks: --iters, --device, --width."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=float, default=1.0, help="network width (the paper's: 1)")
-    args = parser.parse_args()
+    return parser
+
+
+def colormnist_shaped_data():
+    """The embedded digits set: the same 28x28x3 images as ColorMNIST, no files needed."""
+    return load_dataset("digits", log=lambda m: None)
+
+
+def main() -> None:
+    args = step_arguments(__doc__).parse_args()
     device = torch.device(args.device)
-    data = load_dataset("digits", log=lambda m: None)      # same 28x28x3 shape as ColorMNIST
+    data = colormnist_shaped_data()
     rows = ["| model | trainer it/s | plain eager it/s | speed-up | data sampling share |",
             "|---|---:|---:|---:|---:|"]
     for model in MODELS:

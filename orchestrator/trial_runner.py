@@ -254,6 +254,24 @@ class TrialSide:
         self.tracker.finish(result.status, result.message)
 
 
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def trial_setup(hps: list[dict], settings: dict):
+    """What every Ray Tune trial function starts with: torch threads, the trial configs on this
+    worker's device, and the trial's own work folder on the sweep's storage (every node mounts it).
+    Not get_trial_dir(): with actor reuse that is a local working folder, and it can be the
+    previous trial's."""
+    torch.set_num_threads(settings["threads"])
+    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    cfgs = [TrialConfig.from_dict({**hp, "device": device, "data_root": settings["data_root"]},
+                                  source="sweep trial") for hp in hps]
+    context = tune.get_context()
+    work = Path(settings["experiment_dir"]) / trial_folder_name(context.get_trial_id()) / "work"
+    return cfgs, context, work
+
+
 def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> None:
     """The Ray Tune function trainable. ``config = {"hp": hyperparameters, "settings": ...}``, or
     ``{"hp": {"fused": [hyperparameters, ...]}, ...}`` for trials fused into one model;
@@ -261,18 +279,11 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     if "fused" in config["hp"]:
         return run_fused_trials(config, classifier_state)
     started_at = time.time()
-    hp, settings = dict(config["hp"]), config["settings"]
-    torch.set_num_threads(settings["threads"])
-    device = "cuda" if ray.get_gpu_ids() else "cpu"
-    cfg = TrialConfig.from_dict({**hp, "device": device, "data_root": settings["data_root"]},
-                                source="sweep trial")
-    context = tune.get_context()
-    # the trial's own folder on the sweep's storage (every node mounts it). Not get_trial_dir():
-    # with actor reuse that is a local working folder, and it can be the previous trial's.
-    work = Path(settings["experiment_dir"]) / trial_folder_name(context.get_trial_id()) / "work"
+    settings = config["settings"]
+    (cfg,), context, work = trial_setup([config["hp"]], settings)
     checkpoint_dir = work / "checkpoint"
     restore_checkpoint_folder(checkpoint_dir, CheckpointStore(checkpoint_dir).exists())
-    log = lambda message: print(message, flush=True)  # noqa: E731
+    log = _log
     data = trial_data(cfg, log)
     side = TrialSide(cfg, settings, work, checkpoint_dir, context.get_trial_name(), context.get_trial_id(),
                      ray.get_runtime_context().get_node_id(), data, classifier_state, log)
@@ -303,17 +314,12 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
     Ray Tune trial; each keeps its own MLflow child run, critic, checkpoint folder and status.
     Ray Tune gets one report per iteration at which trials reported, with the checkpoints of all."""
     started_at = time.time()
-    hps, settings = [dict(hp) for hp in config["hp"]["fused"]], config["settings"]
-    torch.set_num_threads(settings["threads"])
-    device = "cuda" if ray.get_gpu_ids() else "cpu"
-    cfgs = [TrialConfig.from_dict({**hp, "device": device, "data_root": settings["data_root"]},
-                                  source="sweep trial") for hp in hps]
-    context = tune.get_context()
-    work = Path(settings["experiment_dir"]) / trial_folder_name(context.get_trial_id()) / "work"
+    settings = config["settings"]
+    cfgs, context, work = trial_setup(config["hp"]["fused"], settings)
     checkpoints = work / "checkpoints"             # one folder per fused trial, one Ray Tune checkpoint
     folders = [checkpoints / str(k) for k in range(len(cfgs))]
     restore_checkpoint_folder(checkpoints, any(CheckpointStore(f).exists() for f in folders))
-    log = lambda message: print(message, flush=True)  # noqa: E731
+    log = _log
     data = trial_data(cfgs[0], log)
     node = ray.get_runtime_context().get_node_id()
     sides = [TrialSide(cfg, settings, work / str(k), folders[k], f"{context.get_trial_name()}_{k}",
