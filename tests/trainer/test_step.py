@@ -154,6 +154,23 @@ def test_bf16_autocast_keeps_the_losses_within_tolerance(model, images):
     assert all(p.dtype == torch.float32 for net in bf16.nets.values() for p in net.parameters())
 
 
+def test_bf16_step_runs_each_update_on_the_latest_weights():
+    """Inside one precision() region a network that was updated runs on its new weights (autocast's
+    cast cache would hand it the bf16 copy of the weights of the region's start)."""
+    algo = build_algorithm(tiny_config("alphagan", precision="bf16"))
+    z = torch.randn(4, algo.cfg.latent_dim)
+    gen = algo.nets["generator"]
+    with algo.precision():
+        before = gen(z)
+        with torch.no_grad():
+            gen.deconvs[0].weight.mul_(-1)
+        after = gen(z)
+    with algo.precision():
+        fresh = gen(z)
+    assert torch.equal(after, fresh)
+    assert not torch.equal(before, after)
+
+
 def test_bf16_is_refused_for_wgangp():
     with pytest.raises(ConfigError, match="precision: bf16 is not offered for wgangp"):
         tiny_config("wgangp", precision="bf16")

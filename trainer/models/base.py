@@ -70,9 +70,13 @@ class Algorithm:
 
     def precision(self) -> contextlib.AbstractContextManager:
         """Where the step runs: under bfloat16 autocast with ``precision: bf16`` (convolutions and
-        matrix products in bf16; parameters, gradients and Adam stay fp32), else as it is."""
+        matrix products in bf16; parameters, gradients and Adam stay fp32), else as it is.
+
+        Autocast's cast cache is off: it keys a weight's bf16 copy by the tensor, not its version,
+        so after an update inside the step the networks would run on their weights of the step's
+        start (and a CUDA graph cannot capture the cache)."""
         if self.cfg.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def step(self, x: torch.Tensor) -> dict[str, float]:
