@@ -26,6 +26,23 @@ def conv_out_size(size: int, stride: int) -> int:
     return math.ceil(size / stride)
 
 
+class _StatisticsInParameterPrecision:
+    """Batch norm on inputs in its parameters' precision: under bf16 autocast the convolutions
+    hand it bf16 activations, and it normalizes them in fp32 (as it keeps its statistics), the
+    same way fused (vmapped) and unfused; the next convolution casts back to bf16."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x if x.dtype == self.weight.dtype else x.to(self.weight.dtype))
+
+
+class BatchNorm1d(_StatisticsInParameterPrecision, nn.BatchNorm1d):
+    pass
+
+
+class BatchNorm2d(_StatisticsInParameterPrecision, nn.BatchNorm2d):
+    pass
+
+
 class ConvDiscriminator(nn.Module):
     """Convolutions with leaky ReLU 0.2, then one linear layer to ``out_features``.
 
@@ -44,7 +61,7 @@ class ConvDiscriminator(nn.Module):
             use_bn = batch_norm and index > 0
             layers.append(nn.Conv2d(channels, maps, kernel, stride, padding=kernel // 2, bias=not use_bn))
             if use_bn:
-                layers.append(nn.BatchNorm2d(maps))
+                layers.append(BatchNorm2d(maps))
             layers.append(nn.LeakyReLU(0.2))
             channels, size = maps, conv_out_size(size, stride)
         if dropout > 0:
@@ -87,7 +104,7 @@ class DeconvGenerator(nn.Module):
         start_channels = scaled(start_channels, width)
         self.start_shape = (start_channels, start_size, start_size)
         self.linear = nn.Linear(latent_dim, start_channels * start_size * start_size, bias=False)
-        self.linear_bn = nn.BatchNorm1d(start_channels * start_size * start_size)
+        self.linear_bn = BatchNorm1d(start_channels * start_size * start_size)
         layers: list[nn.Module] = []
         channels = start_channels
         for index, (kernel, stride, maps) in enumerate(deconvs):
@@ -95,7 +112,7 @@ class DeconvGenerator(nn.Module):
             maps = maps if last else scaled(maps, width)
             layers.append(ConvTranspose2d(channels, maps, kernel, stride, padding=kernel // 2,
                                              output_padding=stride - 1, bias=last))
-            layers.append(nn.Tanh() if last else nn.BatchNorm2d(maps))
+            layers.append(nn.Tanh() if last else BatchNorm2d(maps))
             if not last:
                 layers.append(nn.ReLU())
             channels = maps
@@ -121,7 +138,7 @@ class TransposedEncoder(nn.Module):
         layers: list[nn.Module] = []
         for (kernel, stride, _), c_in, c_out in reversed(list(zip(deconvs, ins, outs))):
             layers += [nn.Conv2d(c_out, c_in, kernel, stride, padding=kernel // 2, bias=False),
-                       nn.BatchNorm2d(c_in), nn.ReLU()]
+                       BatchNorm2d(c_in), nn.ReLU()]
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
         self.linear = nn.Linear(start_channels * start_size * start_size, latent_dim)
