@@ -70,6 +70,7 @@ class TrialConfig:
     data_root: str | None = None
     # --- run settings (not hyperparameters; do not change results except `device`)
     device: str = "auto"
+    cuda_graphs: bool = False                   # capture the step as a CUDA graph (trainer/cuda_graphs.py)
     report_every: int = 500
     checkpoint_every: int | None = None         # default: at every report
     sample_count: int = 64
@@ -129,6 +130,11 @@ class TrialConfig:
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
                 or self.device == "mps"):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if not isinstance(self.cuda_graphs, bool):
+            raise ConfigError(f"cuda_graphs: must be true or false, got {self.cuda_graphs!r}")
+        if self.cuda_graphs and self.device in ("cpu", "mps"):
+            raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, not device: {self.device}; "
+                              "set device: cuda (or auto on a GPU machine), or cuda_graphs: false")
 
     # ------------------------------------------------------------------ conversion
     @classmethod
@@ -156,7 +162,7 @@ class TrialConfig:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The fields that define the trial's result (run settings left out)."""
-        run_settings = {"device", "report_every", "checkpoint_every", "sample_count", "data_root"}
+        run_settings = {"device", "cuda_graphs", "report_every", "checkpoint_every", "sample_count", "data_root"}
         return {k: v for k, v in self.to_dict().items() if k not in run_settings}
 
     def resolved_device(self) -> str:

@@ -154,8 +154,7 @@ class FusedAlgorithm:
         self.weights = {name: torch.tensor([getattr(a.cfg, name) for a in algorithms], device=device, dtype=dtype)
                         for name in LOSS_WEIGHTS}
         self.view = self._fused_view(first)
-        self._updates = 0
-        self._synced_at = 0
+        self._synced_steps: torch.Tensor | None = None
 
     def _fused_view(self, first: Algorithm) -> Algorithm:
         """The model's own object with fused networks, updates, prior and per-trial losses."""
@@ -191,17 +190,22 @@ class FusedAlgorithm:
         fused = self.nets[net_name]
         grads = torch.autograd.grad(loss.sum(), [fused.params[k] for k in fused.names])
         self.optimizers[net_name].step(grads)
-        self._updates += 1
 
     def step_tensors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self._batch_size = x.shape[1]
         return self.model_class.step_tensors(self.view, x)
 
+    def random_draws(self) -> list[tuple[object, str]]:
+        """What the fused step draws its randomness through (trainer/cuda_graphs.py)."""
+        return [(self.view, "sample_prior")]
+
     # ------------------------------------------------------------------ per-trial views
     @torch.no_grad()
     def sync(self) -> None:
-        """Write the fused state into each trial's own networks and optimizers."""
-        if self._synced_at == self._updates:
+        """Write the fused state into each trial's own networks and optimizers (when any update
+        happened since the last sync: the Adam step counts tell, also under CUDA graphs)."""
+        steps = torch.stack([adam.steps for adam in self.optimizers.values()])
+        if self._synced_steps is not None and torch.equal(steps, self._synced_steps):
             return
         for n, algo in enumerate(self.trials):
             for name, fused in self.nets.items():
@@ -213,7 +217,7 @@ class FusedAlgorithm:
                 optimizer, adam = algo.optimizers[name], self.optimizers[name]
                 for i, p in enumerate(net.parameters()):
                     optimizer.state[p] = adam.trial_state(n, i)
-        self._synced_at = self._updates
+        self._synced_steps = steps
 
 
 def split(losses: dict[str, torch.Tensor], n: int) -> list[dict[str, torch.Tensor]]:

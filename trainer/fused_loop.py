@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .config import TrialConfig
+from .cuda_graphs import make_step
 from .data import ImageDataset, load_dataset
 from .fused import FusedAlgorithm, check_fusable, split
 from .loop import FINISHED, Report, TrialResult, TrialRun, _log_stderr, _stop_on_signals, progress_bar
@@ -63,9 +64,10 @@ def train_fused(configs: Sequence[TrialConfig],
                     run.before_save = fused.sync
                 if len(active) < n:
                     log(f"{len(active)} of {n} fused trials go on")
+                step = make_step(fused, configs[0], active[0].device, log)
                 while all(run.result is None for run in active):
                     with active[0].algo.precision():
-                        losses = fused.step_tensors(torch.stack([run.next_batch() for run in active]))
+                        losses = step(torch.stack([run.next_batch() for run in active]))
                     for run, trial_losses in zip(active, split(losses, len(active))):
                         run.after_step(run.iteration + 1, trial_losses, stopping)
                     if bar is not None:

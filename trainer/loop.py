@@ -21,6 +21,7 @@ import torch
 
 from .checkpoint import CheckpointStore, global_rng_state, set_global_rng_state
 from .config import ConfigError, TrialConfig
+from .cuda_graphs import make_step
 from .data import BatchSampler, ImageDataset, load_dataset
 from .data.stacked import STACKED_DATASETS
 from .images import save_channel_grid, save_grid, save_reconstruction_grid
@@ -279,6 +280,7 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
     if run.result is not None:
         return run.result
     bar = progress_bar(cfg.max_iter, run.start, f"{cfg.model}/{cfg.dataset}") if progress else None
+    step = make_step(run.algo, cfg, run.device, log)
     stop = [False]
 
     def stopping() -> bool:
@@ -288,7 +290,7 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
         with _stop_on_signals(stop):
             for iteration in range(run.start + 1, cfg.max_iter + 1):
                 with run.algo.precision():
-                    losses = run.algo.step_tensors(run.next_batch())
+                    losses = step(run.next_batch())
                 if bar is not None:
                     bar.update()
                 if (result := run.after_step(iteration, losses, stopping)) is not None:

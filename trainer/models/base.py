@@ -27,6 +27,8 @@ class Algorithm:
     has_encoder = False
     #: methods computing losses from network outputs, for fused training (trainer/fused.py)
     loss_terms: tuple[str, ...] = ()
+    #: methods of the step that draw from ``self.rng`` (CUDA graphs draw them outside the graph)
+    random_draw_methods: tuple[str, ...] = ("sample_prior",)
 
     def __init__(self, cfg: TrialConfig, device: torch.device):
         self.cfg = cfg
@@ -59,6 +61,10 @@ class Algorithm:
         """z ~ p(z): standard normal (Appendix H.3)."""
         return torch.randn(n, self.cfg.latent_dim, device=self.device,
                            generator=generator if generator is not None else self.rng)
+
+    def random_draws(self) -> list[tuple[object, str]]:
+        """(object, method) pairs through which the step draws its randomness."""
+        return [(self, name) for name in self.random_draw_methods]
 
     def losses(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -29,6 +29,8 @@ class WGANGP(Algorithm):
         }
         self._finish_build()
 
+    random_draw_methods = ("sample_prior", "interpolation_weights")
+
     def interpolation_weights(self, n):
         return torch.rand(n, 1, 1, 1, device=self.device, generator=self.rng)
 

@@ -1,0 +1,157 @@
+"""CUDA graphs for the training step (``cuda_graphs: true``; CUDA devices only).
+
+An iteration of the small ColorMNIST networks is hundreds of short kernels (α-GAN: six updates of
+four networks, each a forward, a backward and an Adam step), and on a GPU their launches, not
+their arithmetic, bound the speed. :class:`GraphedStep` runs a few iterations eagerly, captures
+one whole iteration as a CUDA graph and from then on replays it: one launch per iteration.
+
+The random draws stay those of the eager step: the prior samples (and WGAN-GP's interpolation
+weights) are drawn outside the graph from the trial's own generator, in the step's order, and
+copied into the graph's inputs (:class:`DrawTape`), so the trial's random stream and its
+checkpoints are the eager trial's. Only DCGAN's dropout masks, which come from torch's default
+CUDA generator in the eager step too, are drawn inside the graph.
+
+Works for an :class:`~trainer.models.Algorithm` and a :class:`~trainer.fused.FusedAlgorithm`
+alike: each names its random draws (``random_draws()``). Resuming from a checkpoint builds a new
+graph; a trial can be resumed with or without CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, Callable, Iterator
+
+import torch
+
+from .config import ConfigError
+
+
+class DrawTape:
+    """A step's random draws taken outside the step. ``recording()`` runs a step as it is and
+    notes each draw (method, arguments, shape); ``serving()`` runs a step that receives, draw by
+    draw, the tensors that ``draw()`` drew beforehand with the same methods and arguments."""
+
+    def __init__(self, sources: list[tuple[Any, str]]):
+        self.sources = sources                       # (object, method name): what the step calls
+        self.calls: list[tuple[int, tuple, dict]] = []
+        self.buffers: list[torch.Tensor] = []
+
+    @contextlib.contextmanager
+    def _patched(self, make: Callable[[int, Callable], Callable]) -> Iterator[None]:
+        saved = []
+        for index, (owner, name) in enumerate(self.sources):
+            saved.append((owner, name, owner.__dict__.get(name)))
+            setattr(owner, name, make(index, getattr(owner, name)))
+        try:
+            yield
+        finally:
+            for owner, name, previous in saved:
+                if previous is None:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, previous)
+
+    def _original(self, index: int) -> Callable:
+        owner, name = self.sources[index]
+        return getattr(owner, name)
+
+    def recording(self) -> contextlib.AbstractContextManager:
+        self.calls, self.buffers = [], []
+
+        def make(index, method):
+            def record(*args, **kwargs):
+                value = method(*args, **kwargs)
+                self.calls.append((index, args, kwargs))
+                self.buffers.append(torch.empty_like(value))
+                return value
+            return record
+        return self._patched(make)
+
+    def draw(self) -> None:
+        """Draw the next step's random tensors, in the order the step asks for them."""
+        for (index, args, kwargs), buffer in zip(self.calls, self.buffers):
+            buffer.copy_(self._original(index)(*args, **kwargs))
+
+    def serving(self) -> contextlib.AbstractContextManager:
+        position = [0]
+
+        def make(index, method):
+            def serve(*args, **kwargs):
+                at = position[0]
+                if at >= len(self.calls) or self.calls[at] != (index, args, kwargs):
+                    raise RuntimeError(f"the step's random draws changed since they were recorded: call {at} "
+                                       f"is {self.sources[index][1]}{args}")
+                position[0] += 1
+                return self.buffers[at]
+            return serve
+        return self._patched(make)
+
+
+class GraphedStep:
+    """``step(x)`` with the result of ``stepper.step_tensors(x)``: eager for ``warmup`` steps
+    (on a side stream, as CUDA graphs require), then captured once and replayed. The returned
+    losses are copies, safe to keep across steps. Call it inside the stepper's ``precision()``."""
+
+    def __init__(self, stepper, device: torch.device, warmup: int = 3,
+                 log: Callable[[str], None] = lambda message: None):
+        if device.type != "cuda":
+            raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, and this trial runs on {device}; "
+                              "set device: cuda, or cuda_graphs: false")
+        self.stepper, self.warmup, self.log = stepper, max(1, warmup), log
+        self.tape = DrawTape(stepper.random_draws())
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager = False                           # capture failed: the trial goes on without graphs
+        for optimizer in stepper.optimizers.values():
+            for group in getattr(optimizer, "param_groups", []):
+                group["capturable"] = True           # Adam keeps its step count on the GPU
+
+    def _on_side_stream(self, step: Callable[[], dict]) -> dict:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), warnings.catch_warnings():
+            # capturable Adam run eagerly warns once; these warm-up steps are meant to be eager
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")
+            out = step()
+        torch.cuda.current_stream().wait_stream(side)
+        return out
+
+    def _capture(self, x: torch.Tensor) -> None:
+        self.static_x = x.clone()
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with self.tape.serving(), torch.cuda.graph(graph):
+                self.outputs = self.stepper.step_tensors(self.static_x)
+        except Exception as error:                   # an operation that cannot be captured
+            self.eager = True
+            self.log(f"cuda_graphs: capturing the step failed ({type(error).__name__}: {error}); "
+                     "this trial goes on without CUDA graphs")
+            return
+        self.graph = graph
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.eager:
+            return self.stepper.step_tensors(x)
+        if self.graph is None:
+            self.warmup -= 1
+            if self.warmup > 0:
+                return self._on_side_stream(lambda: self.stepper.step_tensors(x))
+            with self.tape.recording():              # the last eager step shows the draws
+                out = self._on_side_stream(lambda: self.stepper.step_tensors(x))
+            self._capture(x)
+            return out
+        self.tape.draw()
+        self.static_x.copy_(x)
+        self.graph.replay()
+        return {key: value.clone() for key, value in self.outputs.items()}
+
+
+def make_step(stepper, cfg, device: torch.device,
+              log: Callable[[str], None] = lambda message: None) -> Callable[[torch.Tensor], dict]:
+    """The trial's step function: ``stepper.step_tensors``, or its CUDA graph with ``cuda_graphs``."""
+    if getattr(cfg, "cuda_graphs", False):
+        return GraphedStep(stepper, device, log=log)
+    return stepper.step_tensors
+
+
+__all__ = ["DrawTape", "GraphedStep", "make_step"]
