@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make test TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install quickstart test test-fast bench clean
+.PHONY: install quickstart test test-fast bench bench-gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+bench-gpu: install          # on a machine with a CUDA GPU: docs/benchmarks-gpu.md
+	$(BIN)/python benchmarks/gpu.py --device cuda --out docs/benchmarks-gpu.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

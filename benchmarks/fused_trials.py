@@ -26,9 +26,9 @@ GRID = [dict(lr_generator=lr, recon_weight_encoder=w, recon_weight_generator=w) 
         for w in (1, 5, 10, 50)]
 
 
-def configs(n: int, device, width: float = 1.0) -> list[TrialConfig]:
+def configs(n: int, device, width: float = 1.0, **settings) -> list[TrialConfig]:
     return [TrialConfig(model="alphagan", dataset="colormnist", device=str(device), latent_dim=50, width=width,
-                        seed=i, **GRID[i % len(GRID)]) for i in range(n)]
+                        seed=i, **GRID[i % len(GRID)], **settings) for i in range(n)]
 
 
 def bench_fused(n: int, data, iters: int, device, rounds: int = 5, width: float = 1.0) -> tuple[float, float, float]:

@@ -37,7 +37,7 @@ def make_plain_step(algo):
 
     def alphagan(x):
         E, C = nets["encoder"], nets["code_discriminator"]
-        z = torch.randn(x.shape[0], cfg.latent_dim)
+        z = torch.randn(x.shape[0], cfg.latent_dim, device=x.device)
         for _ in range(cfg.generator_updates):
             z_hat = E(x)
             minimize("encoder", cfg.recon_weight_encoder * (x - G(z_hat)).abs().mean() - C(z_hat).mean())
@@ -50,25 +50,25 @@ def make_plain_step(algo):
         minimize("code_discriminator", bce(C(z), True) + bce(C(z_hat.detach()), False))
 
     def dcgan(x):
-        z = torch.randn(x.shape[0], cfg.latent_dim)
+        z = torch.randn(x.shape[0], cfg.latent_dim, device=x.device)
         minimize("discriminator", bce(D(x), True) + bce(D(G(z).detach()), False))
         for _ in range(cfg.generator_updates):
             minimize("generator", bce(D(G(z)), True))
 
     def wgangp(x):
         for x_real in x.chunk(cfg.critic_iters):
-            fake = G(torch.randn(x_real.shape[0], cfg.latent_dim)).detach()
-            eps = torch.rand(x_real.shape[0], 1, 1, 1)
+            fake = G(torch.randn(x_real.shape[0], cfg.latent_dim, device=x.device)).detach()
+            eps = torch.rand(x_real.shape[0], 1, 1, 1, device=x.device)
             mix = (eps * x_real + (1 - eps) * fake).requires_grad_(True)
             grad, = torch.autograd.grad(D(mix).sum(), mix, create_graph=True)
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
             minimize("discriminator", D(fake).mean() - D(x_real).mean() + cfg.gp_weight * gp)
-        minimize("generator", -D(G(torch.randn(cfg.batch_size, cfg.latent_dim))).mean())
+        minimize("generator", -D(G(torch.randn(cfg.batch_size, cfg.latent_dim, device=x.device))).mean())
 
     def age(x):
         from trainer.models.age import batch_kl_to_standard_normal as kl
         E = nets["encoder"]
-        z = F.normalize(torch.randn(x.shape[0], cfg.latent_dim), dim=1)
+        z = F.normalize(torch.randn(x.shape[0], cfg.latent_dim, device=x.device), dim=1)
         e_x = E(x)
         minimize("encoder", kl(e_x) - kl(E(G(z).detach()))
                  + cfg.age_recon_weight_x * (x - G(e_x)).abs().mean())

@@ -102,9 +102,12 @@ class GraphedStep:
         self.tape = DrawTape(stepper.random_draws())
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager = False                           # capture failed: the trial goes on without graphs
-        for optimizer in stepper.optimizers.values():
-            for group in getattr(optimizer, "param_groups", []):
-                group["capturable"] = True           # Adam keeps its step count on the GPU
+        self._capturable(True)                       # Adam keeps its step count on the GPU
+
+    def _capturable(self, on: bool) -> None:
+        for optimizer in self.stepper.optimizers.values():
+            for group in getattr(optimizer, "param_groups", []):   # torch's Adam (fused: PerTrialAdam)
+                group["capturable"] = on
 
     def _on_side_stream(self, step: Callable[[], dict]) -> dict:
         side = torch.cuda.Stream()
@@ -120,10 +123,12 @@ class GraphedStep:
         self.static_x = x.clone()
         graph = torch.cuda.CUDAGraph()
         try:
-            with self.tape.serving(), torch.cuda.graph(graph):
+            # thread_local: other threads of the process (Ray's, MLflow's) may use CUDA meanwhile
+            with self.tape.serving(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.outputs = self.stepper.step_tensors(self.static_x)
         except Exception as error:                   # an operation that cannot be captured
             self.eager = True
+            self._capturable(False)
             self.log(f"cuda_graphs: capturing the step failed ({type(error).__name__}: {error}); "
                      "this trial goes on without CUDA graphs")
             return

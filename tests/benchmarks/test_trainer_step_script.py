@@ -36,3 +36,22 @@ def test_fused_benchmark_prints_a_row_per_trial_count():
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(rows) == 2 and all(float(row.split("|")[4].strip().rstrip("x")) > 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
+    """benchmarks/gpu.py on the CPU (where CUDA-graph rows are left out): one row per way of
+    packing trials, each with a positive throughput, and the table written to --out."""
+    out_file = tmp_path / "gpu.md"
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "gpu.py"), "--device", "cpu", "--width", "0.125",
+                          "--iters", "1", "--trials", "2", "--processes", "2", "--models", "alphagan",
+                          "--out", str(out_file)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = out_file.read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| what")}
+    for what in ("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", "1 α-GAN trial, bf16",
+                 "2 trials fused into one model, fp32", "2 trials fused into one model, bf16",
+                 "2 one-trial processes sharing the device (fractional GPUs), fp32"):
+        assert float(rows[what]) > 0, what
+    assert not any("CUDA graphs" in what for what in rows)

@@ -106,16 +106,16 @@ def test_cuda_graphs_need_a_cuda_device():
 def test_graphed_step_matches_the_eager_step_on_cuda(kind, precision, data):
     if precision == "bf16" and kind == "wgangp":
         pytest.skip("bf16 is refused for wgangp")
-    torch.backends.cudnn.deterministic = True
     eager, graphed = stepper(kind, "cuda", precision=precision), stepper(kind, "cuda", precision=precision)
     step = GraphedStep(graphed, torch.device("cuda"), warmup=2, log=pytest.fail)
     precision_of = (graphed.trials[0] if kind == "fused" else graphed).precision
-    for x in batches(kind, eager, data, 8, "cuda"):
-        with precision_of():
-            want = eager.step_tensors(x)
-            got = step(x)
-        for key in want:
-            torch.testing.assert_close(got[key], want[key], rtol=1e-3, atol=1e-5)
+    with torch.backends.cudnn.flags(enabled=True, deterministic=True, benchmark=False):
+        for x in batches(kind, eager, data, 8, "cuda"):
+            with precision_of():
+                want = eager.step_tensors(x)
+                got = step(x)
+            for key in want:
+                torch.testing.assert_close(got[key], want[key], rtol=1e-3, atol=1e-5)
     assert step.graph is not None and not step.eager
     for w, g in zip(parameters(kind, eager), parameters(kind, graphed)):
         torch.testing.assert_close(g.float(), w.float(), rtol=1e-3, atol=1e-5)
@@ -125,14 +125,17 @@ def test_graphed_step_matches_the_eager_step_on_cuda(kind, precision, data):
 def test_a_graphed_trial_resumes_eager_and_matches_an_eager_trial(tmp_path, data):
     """Interrupted after 6 graphed iterations, resumed without graphs: the report at 12 equals an
     eager trial's (the checkpoint holds the graphed trial's weights, Adam state and generator)."""
-    torch.backends.cudnn.deterministic = True
     settings = dict(device="cuda", max_iter=12, report_every=6)
-    reports = []
-    first = train(tiny_config("alphagan", cuda_graphs=True, **settings), reports.append,
-                  checkpoint_dir=tmp_path / "graphed", data=data, log=quiet, should_stop=lambda: len(reports) > 0)
-    assert first.status == "interrupted" and first.iteration == 6
-    resumed = train(tiny_config("alphagan", **settings), checkpoint_dir=tmp_path / "graphed", data=data, log=quiet)
-    eager = train(tiny_config("alphagan", **settings), checkpoint_dir=tmp_path / "eager", data=data, log=quiet)
+    reports, messages = [], []
+    with torch.backends.cudnn.flags(enabled=True, deterministic=True, benchmark=False):
+        first = train(tiny_config("alphagan", cuda_graphs=True, **settings), reports.append,
+                      checkpoint_dir=tmp_path / "graphed", data=data, log=messages.append,
+                      should_stop=lambda: len(reports) > 0)
+        assert first.status == "interrupted" and first.iteration == 6
+        assert not [m for m in messages if "cuda_graphs" in m], messages       # the step was captured
+        resumed = train(tiny_config("alphagan", **settings), checkpoint_dir=tmp_path / "graphed", data=data,
+                        log=quiet)
+        eager = train(tiny_config("alphagan", **settings), checkpoint_dir=tmp_path / "eager", data=data, log=quiet)
     assert resumed.status == eager.status == "finished"
     for key in ("encoder", "generator", "discriminator", "code_discriminator"):
         assert resumed.metrics[key] == pytest.approx(eager.metrics[key], rel=1e-3, abs=1e-5), key

@@ -1,0 +1,152 @@
+"""The GPU measurements in one run (`make bench-gpu`): how many ColorMNIST α-GAN trials one GPU
+trains, and how fast, by each way of packing them, next to one trial per GPU.
+
+- each model's step next to the plain eager step (as `make bench` on the CPU);
+- one α-GAN trial: fp32, bf16 autocast, CUDA graphs, both;
+- N trials fused into one model (trainer/fused.py), with and without CUDA graphs and bf16;
+- N trials as N processes sharing the GPU, as a sweep with fractional GPUs runs them.
+
+Throughput is trial-iterations per second summed over the trials; the ratio is against one trial
+alone in fp32 without graphs. Prints a Markdown table and writes it with the machine to --out:
+
+    python benchmarks/gpu.py --out docs/benchmarks-gpu.md [--trials 8 16 32] [--processes 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fused_trials import configs  # noqa: E402
+from trainer_step import MODELS, bench_model, colormnist_shaped_data, machine, step_arguments  # noqa: E402
+
+from trainer import build_algorithm  # noqa: E402
+from trainer.cuda_graphs import make_step  # noqa: E402
+from trainer.data import BatchSampler  # noqa: E402
+from trainer.fused import FusedAlgorithm  # noqa: E402
+
+WARMUP = 5          # eager warm-up steps; CUDA graphs capture after 3 of them
+VARIANTS = {"fp32": dict(), "bf16": dict(precision="bf16"), "CUDA graphs": dict(cuda_graphs=True),
+            "CUDA graphs + bf16": dict(cuda_graphs=True, precision="bf16")}
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def trial_rate(n: int, fused: bool, variant: dict, data, iters: int, device, width: float) -> float:
+    """Trial-iterations per second of ``n`` α-GAN trials of the paper's grid (one trial: unfused)."""
+    cfgs = configs(n, device, width, **variant)
+    algos = [build_algorithm(c) for c in cfgs]
+    stepper = FusedAlgorithm(algos) if fused else algos[0]
+    step = make_step(stepper, cfgs[0], device)
+    samplers = [BatchSampler(data.train, c.batch_size, seed=c.seed + 1, device=device) for c in cfgs]
+
+    def batch():
+        return torch.stack([s.next() for s in samplers]) if fused else samplers[0].next()
+
+    batches = [batch() for _ in range(WARMUP + iters)]
+    with algos[0].precision():
+        for x in batches[:WARMUP]:
+            step(x)
+        _sync(device)
+        start = time.perf_counter()
+        for x in batches[WARMUP:]:
+            step(x)
+        _sync(device)
+    return n * iters / (time.perf_counter() - start)
+
+
+def worker(args) -> None:
+    """One trial in its own process: warm up, wait for the others at the barrier, time, print."""
+    device = torch.device(args.device)
+    torch.set_num_threads(1)                       # as a sweep's trial with cpus: 1
+    data = colormnist_shaped_data()
+    folder = Path(args.barrier)
+    (folder / f"ready-{args.worker}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.01)
+    print(f"RATE {trial_rate(1, False, {}, data, args.iters, device, args.width):.6f}", flush=True)
+
+
+def packed_processes_rate(n: int, iters: int, device, width: float) -> float:
+    """Aggregate iterations per second of ``n`` one-trial processes timed together on one device."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, __file__, "--worker", "0", "--barrier", folder, "--device", str(device),
+                   "--iters", str(iters), "--width", str(width)]
+        procs = []
+        for k in range(n):
+            command[3] = str(k)
+            procs.append(subprocess.Popen(list(command), stdout=subprocess.PIPE, text=True))
+        while len(list(Path(folder).glob("ready-*"))) < n:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.05)
+        (Path(folder) / "go").touch()
+        rates = []
+        for p in procs:
+            out, _ = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"a benchmark worker failed (exit {p.returncode})")
+            rates.append(float(out.strip().splitlines()[-1].split()[1]))
+    return sum(rates)
+
+
+def main() -> None:
+    parser = step_arguments(__doc__)
+    parser.add_argument("--trials", type=int, nargs="+", default=[8, 16, 32], help="fused model sizes")
+    parser.add_argument("--processes", type=int, nargs="+", default=[8], help="one-trial processes on one device")
+    parser.add_argument("--models", nargs="*", default=MODELS, help="models whose step to compare with plain eager")
+    parser.add_argument("--out", type=Path, help="write the table here (Markdown)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--barrier", help=argparse.SUPPRESS)
+    parser.set_defaults(iters=50)
+    args = parser.parse_args()
+    if args.worker is not None:
+        return worker(args)
+    device = torch.device(args.device)
+    data = colormnist_shaped_data()
+    variants = {k: v for k, v in VARIANTS.items() if device.type == "cuda" or not v.get("cuda_graphs")}
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
+    lines = [f"On {card} ({device}); host: {machine()}. ColorMNIST networks (Tables 3-4, width {args.width:g}, "
+             f"latent 50), batch 64, {args.iters} timed iterations after {WARMUP} warm-up.", "",
+             "| what | trial-it/s (all trials) | vs one trial, fp32 |", "|---|---:|---:|"]
+
+    def row(text: str, value: float, base: float | None) -> None:
+        lines.append(f"| {text} | {value:.1f} | {value / base:.2f}x |" if base else f"| {text} | {value:.1f} | |")
+        print(lines[-1], flush=True)
+
+    print("\n".join(lines))
+    for model in args.models:
+        ours, plain, speedup, _ = bench_model(model, data, args.iters, device, args.width)
+        lines.append(f"| {model} step: this trainer / plain eager, it/s | {ours:.1f} / {plain:.1f} | {speedup:.2f}x |")
+        print(lines[-1], flush=True)
+    base = trial_rate(1, False, {}, data, args.iters, device, args.width)
+    row("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", base, None)
+    for name, variant in list(variants.items())[1:]:
+        row(f"1 α-GAN trial, {name}", trial_rate(1, False, variant, data, args.iters, device, args.width), base)
+    for n in args.trials:
+        for name, variant in variants.items():
+            row(f"{n} trials fused into one model, {name}",
+                trial_rate(n, True, variant, data, args.iters, device, args.width), base)
+    for n in args.processes:
+        row(f"{n} one-trial processes sharing the device (fractional GPUs), fp32",
+            packed_processes_rate(n, args.iters, device, args.width), base)
+    if args.out is not None:
+        args.out.write_text("# GPU benchmarks\n\nWritten by `make bench-gpu` (`benchmarks/gpu.py`).\n\n"
+                            + "\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
