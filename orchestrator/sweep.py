@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .specs import UsageError
+from .specs import SpecError, UsageError
 from .sweep_spec import SweepSpec
 
 STATE_FILE = "sweep.json"
@@ -140,6 +140,12 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus)), **tracking.HTTP_ENV}})
     ray_start_s = time.perf_counter() - started
     try:
+        cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
+        if any(t.get("cuda_graphs") for t in trials) and resolve_gpus(spec.gpus, spec.trials_per_gpu,
+                                                                       cluster_gpus) == 0:
+            raise SpecError(f"{spec.path}: trial.cuda_graphs: true needs GPU trials, and this sweep's trials get "
+                              f"no GPU (cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus}); run it on "
+                              "GPUs or set cuda_graphs: false")
         experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
         if resume:
             parent = json.loads(state_path.read_text())["parent_run_id"]
@@ -147,7 +153,6 @@ def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_u
             parent = tracking.start_sweep_run(uri, experiment_id, spec, spec.path.read_text(), len(trials))
             state_path.write_text(json.dumps({"parent_run_id": parent, "tracking_uri": uri,
                                               "experiment_id": experiment_id}) + "\n")
-        cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
         pgf, critic_gpus = resources(spec, cluster_gpus)
         settings = {"tracking_uri": uri, "experiment_id": experiment_id, "parent_run_id": parent,
                     "data_root": str(Path(data_root).resolve()) if data_root else None,

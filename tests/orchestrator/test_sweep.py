@@ -152,3 +152,13 @@ def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_
             want = unfused_client.get_metric_history(alone[key(run)].info.run_id, loss)
             first = {m.step: m.value for m in got}[5], {m.step: m.value for m in want}[5]
             assert first[0] == pytest.approx(first[1], rel=1e-2), (key(run), loss)    # float32, 5 updates
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_graphs_on_a_cluster_without_gpus_is_refused_before_any_run(tmp_path):
+    spec = spec_file(tmp_path, "graphs", cuda_graphs=True, device="auto")
+    out = subprocess.run(sweep_command(spec, tmp_path), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    errors = [line for line in out.stderr.splitlines() if "cuda_graphs" in line]
+    assert len(errors) == 1 and "needs GPU trials" in errors[0] and "cuda_graphs: false" in errors[0]
+    assert not (tmp_path / "mlflow.db").exists()                 # no sweep run was started
