@@ -95,14 +95,18 @@ class GraphedStep:
 
     def __init__(self, stepper, device: torch.device, warmup: int = 3,
                  log: Callable[[str], None] = lambda message: None):
-        if device.type != "cuda":
-            raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, and this trial runs on {device}; "
-                              "set device: cuda, or cuda_graphs: false")
+        self._check_device(device)
         self.stepper, self.warmup, self.log = stepper, max(1, warmup), log
         self.tape = DrawTape(stepper.random_draws())
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager = False                           # capture failed: the trial goes on without graphs
         self._capturable(True)                       # Adam keeps its step count on the GPU
+
+    @staticmethod
+    def _check_device(device: torch.device) -> None:
+        if device.type != "cuda":
+            raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, and this trial runs on {device}; "
+                              "set device: cuda, or cuda_graphs: false")
 
     def _capturable(self, on: bool) -> None:
         for optimizer in self.stepper.optimizers.values():
@@ -119,20 +123,26 @@ class GraphedStep:
         torch.cuda.current_stream().wait_stream(side)
         return out
 
+    def _graph_of_step(self) -> torch.cuda.CUDAGraph:
+        """Capture one step on the static inputs (capturing runs nothing); sets ``self.outputs``."""
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: other threads of the process (Ray's, MLflow's) may use CUDA meanwhile
+        with self.tape.serving(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self.outputs = self.stepper.step_tensors(self.static_x)
+        return graph
+
+    def _replay(self) -> None:
+        self.graph.replay()
+
     def _capture(self, x: torch.Tensor) -> None:
         self.static_x = x.clone()
-        graph = torch.cuda.CUDAGraph()
         try:
-            # thread_local: other threads of the process (Ray's, MLflow's) may use CUDA meanwhile
-            with self.tape.serving(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.outputs = self.stepper.step_tensors(self.static_x)
+            self.graph = self._graph_of_step()
         except Exception as error:                   # an operation that cannot be captured
             self.eager = True
             self._capturable(False)
             self.log(f"cuda_graphs: capturing the step failed ({type(error).__name__}: {error}); "
                      "this trial goes on without CUDA graphs")
-            return
-        self.graph = graph
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.eager:
@@ -147,7 +157,7 @@ class GraphedStep:
             return out
         self.tape.draw()
         self.static_x.copy_(x)
-        self.graph.replay()
+        self._replay()
         return {key: value.clone() for key, value in self.outputs.items()}
 
 

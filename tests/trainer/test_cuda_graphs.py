@@ -79,6 +79,49 @@ def test_draws_taken_outside_the_step_give_the_eager_step(kind, data):
                        eager.trials[0].rng.get_state() if kind == "fused" else eager.rng.get_state())
 
 
+class ReplayOnCpu(GraphedStep):
+    """GraphedStep's own sequence (warm-up, recording, capture, draws and inputs before each
+    replay, copied outputs) on the CPU: 'capturing' keeps the step, 'replaying' runs it on the
+    static inputs with the served draws, as the CUDA graph would."""
+
+    def _check_device(self, device):
+        pass
+
+    def _on_side_stream(self, step):
+        return step()
+
+    def _graph_of_step(self):
+        self.outputs = {}
+        return "captured"
+
+    def _replay(self):
+        with self.tape.serving():
+            self.outputs = self.stepper.step_tensors(self.static_x)
+
+
+class CaptureFails(ReplayOnCpu):
+    def _graph_of_step(self):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+@pytest.mark.parametrize("kind", ["alphagan", "wgangp", "fused"])
+@pytest.mark.parametrize("graphed", [ReplayOnCpu, CaptureFails])
+def test_the_graphed_step_sequence_gives_the_eager_trial(kind, graphed, data):
+    eager, other = stepper(kind), stepper(kind)
+    messages = []
+    step = graphed(other, torch.device("cpu"), warmup=2, log=messages.append)
+    for n, x in enumerate(batches(kind, eager, data, 6)):
+        want, got = eager.step_tensors(x), step(x)
+        for key in want:
+            assert torch.equal(got[key], want[key]), f"step {n} loss {key}"
+    for w, g in zip(parameters(kind, eager), parameters(kind, other)):
+        assert torch.equal(g, w)
+    if graphed is CaptureFails:
+        assert step.eager and len(messages) == 1 and "goes on without CUDA graphs" in messages[0]
+    else:
+        assert step.graph == "captured" and not messages
+
+
 def test_a_step_whose_draws_changed_is_refused(data):
     algo = stepper("alphagan")
     tape = DrawTape(algo.random_draws())
