@@ -31,7 +31,7 @@ def configs(n: int, device, width: float = 1.0, **settings) -> list[TrialConfig]
                         seed=i, **GRID[i % len(GRID)], **settings) for i in range(n)]
 
 
-def bench_fused(n: int, data, iters: int, device, rounds: int = 5, width: float = 1.0) -> tuple[float, float, float]:
+def bench_fused(n: int, data, iters: int, device, width: float = 1.0) -> tuple[float, float, float]:
     """(fused trial-iterations/s, one trial's iterations/s, ratio) as medians of alternating rounds."""
     cfgs = configs(n, device, width)
     alone = build_algorithm(cfgs[0])
@@ -39,8 +39,7 @@ def bench_fused(n: int, data, iters: int, device, rounds: int = 5, width: float 
     samplers = [BatchSampler(data.train, c.batch_size, seed=c.seed + 1, device=device) for c in cfgs]
     # one entry per timed step: the fused step gets the N trials' batches, the single trial the first
     batches = [torch.stack([s.next() for s in samplers]) for _ in range(iters + 2)]
-    fused_rate, alone_rate, _ = side_by_side(fused.step_tensors, lambda x: alone.step_tensors(x[0]), batches,
-                                             rounds, device)
+    fused_rate, alone_rate, _ = side_by_side(fused.step_tensors, lambda x: alone.step_tensors(x[0]), batches, device)
     return fused_rate * n, alone_rate, fused_rate * n / alone_rate
 
 

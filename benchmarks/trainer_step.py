@@ -52,32 +52,31 @@ def _timed(step, batches, device) -> float:
     return time.perf_counter() - start
 
 
-def side_by_side(ours, plain, batches, rounds, device) -> tuple[float, float, float]:
-    """Median iterations/s of both steps and median per-round speed-up. The two alternate in
-    short rounds on the same batches, so a machine whose speed drifts (shared CPUs, turbo)
-    affects both alike."""
+def side_by_side(ours, plain, batches, device) -> tuple[float, float, float]:
+    """Median iterations/s of both steps and the median speed-up over rounds. Each round times
+    one iteration of each in the order ours, plain, plain, ours (on the same two batches), so a
+    machine whose speed drifts (shared CPUs, turbo) affects both alike within the round."""
     for x in batches[:2]:                          # warm-up
         ours(x)
         plain(x)
     timed = batches[2:]
-    per_round = max(1, len(timed) // rounds)
-    ours_rates, plain_rates = [], []
-    for r in range(rounds):
-        chunk = timed[r * per_round:(r + 1) * per_round] or timed[:per_round]
-        ours_rates.append(len(chunk) / _timed(ours, chunk, device))
-        plain_rates.append(len(chunk) / _timed(plain, chunk, device))
-    ratios = [a / b for a, b in zip(ours_rates, plain_rates)]
+    ours_rates, plain_rates, ratios = [], [], []
+    for first, second in list(zip(timed[0::2], timed[1::2])) or [(timed[0], timed[0])]:
+        a1, p1 = _timed(ours, [first], device), _timed(plain, [first], device)
+        p2, a2 = _timed(plain, [second], device), _timed(ours, [second], device)
+        ours_rates.append(2 / (a1 + a2))
+        plain_rates.append(2 / (p1 + p2))
+        ratios.append((p1 + p2) / (a1 + a2))
     return statistics.median(ours_rates), statistics.median(plain_rates), statistics.median(ratios)
 
 
-def bench_model(model, data, iters, device, width=1.0, rounds=5):
+def bench_model(model, data, iters, device, width=1.0):
     cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50, width=width)
     ours = build_algorithm(cfg)
     plain = build_algorithm(cfg)
     sampler = BatchSampler(data.train, cfg.batch_size, seed=0, device=device)
     batches = [sampler.next(ours.real_batches_per_step) for _ in range(iters + 2)]
-    ours_rate, plain_rate, speedup = side_by_side(ours.step_tensors, make_plain_step(plain), batches,
-                                                  rounds, device)
+    ours_rate, plain_rate, speedup = side_by_side(ours.step_tensors, make_plain_step(plain), batches, device)
     start = time.perf_counter()
     for _ in range(200):
         sampler.next(ours.real_batches_per_step)
@@ -86,6 +85,32 @@ def bench_model(model, data, iters, device, width=1.0, rounds=5):
     sample_time = (time.perf_counter() - start) / 200
     share = sample_time / (sample_time + 1 / ours_rate)
     return ours_rate, plain_rate, speedup, share
+
+
+CONVOLUTION_OPS = ("aten::convolution_backward", "aten::mkldnn_convolution", "aten::_convolution",
+                   "aten::cudnn_convolution", "aten::cudnn_convolution_transpose")
+
+
+def time_split(model, data, iters, device, width=1.0) -> dict[str, tuple[float, float]]:
+    """Where the step's time goes, under torch's profiler: ms per iteration in convolutions
+    (forward and backward) and in everything else, for this trainer and the plain eager step."""
+    from torch.profiler import profile
+
+    cfg = TrialConfig(model=model, dataset="colormnist", device=str(device), latent_dim=50, width=width)
+    sampler = BatchSampler(data.train, cfg.batch_size, seed=0, device=device)
+    ours = build_algorithm(cfg)
+    split = {}
+    for name, step in (("ours", ours.step_tensors), ("plain", make_plain_step(build_algorithm(cfg)))):
+        batches = [sampler.next(ours.real_batches_per_step) for _ in range(iters + 2)]
+        for x in batches[:2]:
+            step(x)
+        with profile() as prof:
+            for x in batches[2:]:
+                step(x)
+        conv = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in CONVOLUTION_OPS)
+        total = sum(e.self_cpu_time_total for e in prof.key_averages())
+        split[name] = (conv / iters / 1000, (total - conv) / iters / 1000)
+    return split
 
 
 def step_arguments(description: str) -> argparse.ArgumentParser:
@@ -114,8 +139,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     table = "\n".join(rows)
     header = (f"ColorMNIST networks (Tables 3-4, width {args.width:g}, latent 50), batch 64, {args.iters} timed "
-              f"iterations each after 2 warm-up, in 5 alternating rounds (medians; speed-up = median of the "
-              f"rounds' ratios), on {device}: {machine()}.")
+              f"iterations each after 2 warm-up, in rounds of one iteration each in the order this trainer, plain, "
+              f"plain, this trainer (medians; speed-up = median of the rounds' ratios), on {device}: {machine()}.")
     print(f"\n{header}\n\n{table}")
 
 
