@@ -5,8 +5,9 @@ process (training, critic steps at the same reports, final evaluation). Trials r
 
     overhead per trial = gap since the previous trial ended + (its time - the same work in process)
 
-(median over the trials after the first). Ray's own start is excluded (the driver prints it), and
-the first trial's extra time (worker processes starting, imports) is reported apart.
+(median over the trials after the first; the in-process work is timed before and after the
+sweeps). Ray's own start is excluded (the driver prints it), and the first trial's extra time
+(worker processes starting, imports) is reported apart.
 
     python benchmarks/orchestration.py [--trials 8] [--no-reuse]
 """
@@ -52,6 +53,7 @@ def in_process(content: dict, folder: Path) -> list[float]:
     from trainer.networks import DATASET_ARCHITECTURE
 
     torch.set_num_threads(1)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(content))
     sweep = load_sweep_spec(path)
@@ -117,11 +119,14 @@ def measure(trials: int, reuse_modes=(False, True)) -> dict:
     content = spec(trials)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        local = in_process(content, folder)
-        typical = statistics.median(local[1:]) if len(local) > 1 else local[0]
-        results = {"trials": trials, "in_process_s": sum(local), "in_process_typical_s": typical}
-        for reuse in reuse_modes:
-            run = swept(content, folder, reuse)
+        # the in-process work is timed before and after the sweeps, so that a machine whose speed
+        # drifts (shared CPUs) biases neither side
+        before = in_process(content, folder / "before")
+        runs = {reuse: swept(content, folder, reuse) for reuse in reuse_modes}
+        after = in_process(content, folder / "after")
+        typical = statistics.median(before[1:] + after[1:]) if trials > 1 else statistics.mean(before + after)
+        results = {"trials": trials, "in_process_s": (sum(before) + sum(after)) / 2, "in_process_typical_s": typical}
+        for reuse, run in runs.items():
             spans = run["spans"]
             first_start = spans[-1][1] - run["trials_s"]
             per_trial = [(start - spans[k - 1][1]) + (end - start - typical)

@@ -115,7 +115,9 @@ def main() -> None:
             "data (width 0.125, reports at 10 and 20, the critic from iteration 10, final evaluation on 200 "
             "samples), one trial at a time on 2 CPUs (1 for the trial, 1 for its critic), SQLite MLflow store. "
             "Overhead per trial: the gap since the previous trial ended plus how much longer the trial ran than "
-            "the same work in one process, median over the trials after the first. The first trial's extra time "
+            "the same work in one process (timed before and after the sweeps, so that drift in the machine's "
+            "speed cancels), median over the trials after the first. The critic runs beside the trial in the "
+            "sweep and after it in one process, so a noisy second core shows as overhead. The first trial's extra time "
             "is paid once per worker process (it is spent importing torch and MLflow and starting the critic's "
             "process), like Ray's own start.\n")
         print(f"written to {path}")
