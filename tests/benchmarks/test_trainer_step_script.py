@@ -44,7 +44,7 @@ def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
     packing trials, each with a positive throughput, and the table written to --out."""
     out_file = tmp_path / "gpu.md"
     out = subprocess.run([sys.executable, str(SCRIPT.parent / "gpu.py"), "--device", "cpu", "--width", "0.125",
-                          "--iters", "1", "--trials", "2", "--processes", "2", "--models", "alphagan",
+                          "--iters", "1", "--trials", "2", "--processes", "2", "--models",
                           "--out", str(out_file)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     table = out_file.read_text()
