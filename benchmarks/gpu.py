@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fused_trials import configs  # noqa: E402
-from trainer_step import MODELS, bench_model, colormnist_shaped_data, machine, step_arguments  # noqa: E402
+from trainer_step import MODELS, bench_model, colormnist_shaped_data, machine, step_arguments, timed  # noqa: E402
 
 from trainer import build_algorithm  # noqa: E402
 from trainer.cuda_graphs import make_step  # noqa: E402
@@ -37,11 +37,6 @@ from trainer.fused import FusedAlgorithm  # noqa: E402
 WARMUP = 5          # eager warm-up steps; CUDA graphs capture after 3 of them
 VARIANTS = {"fp32": dict(), "bf16": dict(precision="bf16"), "CUDA graphs": dict(cuda_graphs=True),
             "CUDA graphs + bf16": dict(cuda_graphs=True, precision="bf16")}
-
-
-def _sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def trial_rate(n: int, fused: bool, variant: dict, data, iters: int, device, width: float) -> float:
@@ -57,14 +52,8 @@ def trial_rate(n: int, fused: bool, variant: dict, data, iters: int, device, wid
 
     batches = [batch() for _ in range(WARMUP + iters)]
     with algos[0].precision():
-        for x in batches[:WARMUP]:
-            step(x)
-        _sync(device)
-        start = time.perf_counter()
-        for x in batches[WARMUP:]:
-            step(x)
-        _sync(device)
-    return n * iters / (time.perf_counter() - start)
+        timed(step, batches[:WARMUP], device)
+        return n * iters / timed(step, batches[WARMUP:], device)
 
 
 def worker(args) -> None:

@@ -86,8 +86,8 @@ def main() -> None:
             "**Training step**: the paper's ColorMNIST networks (Tables 3-4, width 1, latent 50), batch 64, "
             f"{args.iters} timed iterations per side after 2 warm-up, in rounds of one iteration each in the order "
             "this trainer, plain, plain, this trainer (medians; the speed-up is the median of the rounds' ratios, "
-            "so a machine whose speed drifts affects both alike). The plain eager baseline (`benchmarks/plain_eager.py`) is the same algorithm written "
-            "the obvious way with stock PyTorch layers and optimizers: full graphs, zero_grad / backward / step "
+            "so a machine whose speed drifts affects both alike). The plain eager baseline "
+            "(`benchmarks/plain_eager.py`) is the same algorithm written the obvious way with stock PyTorch layers and optimizers: full graphs, zero_grad / backward / step "
             "per update. One α-GAN iteration is two encoder and two generator updates, one discriminator and one "
             "code-discriminator update; WGAN-GP's is five critic updates and one generator update.\n\n"
             "**Why α-GAN stops near 1.3x on this CPU**: the step is compute-bound. The profiler row shows "
@@ -117,8 +117,8 @@ def main() -> None:
             "Overhead per trial: the gap since the previous trial ended plus how much longer the trial ran than "
             "the same work in one process (timed before and after the sweeps, so that drift in the machine's "
             "speed cancels), median over the trials after the first. The critic runs beside the trial in the "
-            "sweep and after it in one process, so a noisy second core shows as overhead. The first trial's extra time "
-            "is paid once per worker process (it is spent importing torch and MLflow and starting the critic's "
+            "sweep and after it in one process, so a noisy second core shows as overhead. The first trial's "
+            "extra time is paid once per worker process (it is spent importing torch and MLflow and starting the critic's "
             "process), like Ray's own start.\n")
         print(f"written to {path}")
 

@@ -41,7 +41,8 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def _timed(step, batches, device) -> float:
+def timed(step, batches, device) -> float:
+    """Seconds ``step`` takes over ``batches`` (the device synchronized at both ends)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -59,11 +60,11 @@ def side_by_side(ours, plain, batches, device) -> tuple[float, float, float]:
     for x in batches[:2]:                          # warm-up
         ours(x)
         plain(x)
-    timed = batches[2:]
+    rest = batches[2:]
     ours_rates, plain_rates, ratios = [], [], []
-    for first, second in list(zip(timed[0::2], timed[1::2])) or [(timed[0], timed[0])]:
-        a1, p1 = _timed(ours, [first], device), _timed(plain, [first], device)
-        p2, a2 = _timed(plain, [second], device), _timed(ours, [second], device)
+    for first, second in list(zip(rest[0::2], rest[1::2])) or [(rest[0], rest[0])]:
+        a1, p1 = timed(ours, [first], device), timed(plain, [first], device)
+        p2, a2 = timed(plain, [second], device), timed(ours, [second], device)
         ours_rates.append(2 / (a1 + a2))
         plain_rates.append(2 / (p1 + p2))
         ratios.append((p1 + p2) / (a1 + a2))

@@ -164,7 +164,7 @@ class GraphedStep:
 def make_step(stepper, cfg, device: torch.device,
               log: Callable[[str], None] = lambda message: None) -> Callable[[torch.Tensor], dict]:
     """The trial's step function: ``stepper.step_tensors``, or its CUDA graph with ``cuda_graphs``."""
-    if getattr(cfg, "cuda_graphs", False):
+    if cfg.cuda_graphs:
         return GraphedStep(stepper, device, log=log)
     return stepper.step_tensors
 
