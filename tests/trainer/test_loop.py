@@ -45,9 +45,18 @@ def without_speed(reports):
     return [(i, {k: v for k, v in m.items() if k != "iterations_per_second"}) for i, m in reports]
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("model", MODELS)
-def test_stopped_and_resumed_run_is_bit_identical(tmp_path, data, model):
-    cfg = tiny_config(model, max_iter=12, report_every=5)
+def test_stopped_and_resumed_run_is_bit_identical(tmp_path, data, model, device):
+    """On a GPU too: the checkpoint's generator states come back as CPU byte tensors."""
+    with torch.backends.cudnn.flags(enabled=True, deterministic=True, benchmark=False):
+        _stop_resume_and_compare(tmp_path, data, tiny_config(model, max_iter=12, report_every=5, device=device))
+
+
+def _stop_resume_and_compare(tmp_path, data, cfg):
     straight = []
     result = train(cfg, collect(straight), tmp_path / "straight", data=data, log=quiet)
     assert result.status == "finished" and result.iteration == 12
