@@ -4,12 +4,13 @@ trains, and how fast, by each way of packing them, next to one trial per GPU.
 - each model's step next to the plain eager step (as `make bench` on the CPU);
 - one α-GAN trial: fp32, bf16 autocast, CUDA graphs, both;
 - N trials fused into one model (trainer/fused.py), with and without CUDA graphs and bf16;
-- N trials as N processes sharing the GPU, as a sweep with fractional GPUs runs them.
+- N trials as N processes sharing the GPU, as a sweep with fractional GPUs runs them, eager and with
+  CUDA graphs.
 
 Throughput is trial-iterations per second summed over the trials; the ratio is against one trial
 alone in fp32 without graphs. Prints a Markdown table and writes it with the machine to --out:
 
-    python benchmarks/gpu.py --out docs/benchmarks-gpu.md [--trials 8 16 32] [--processes 8]
+    python benchmarks/gpu.py --out /tmp/gpu.md [--trials 8 16 32] [--processes 8] [--no-cudnn-benchmark]
 """
 
 from __future__ import annotations
@@ -65,14 +66,16 @@ def worker(args) -> None:
     (folder / f"ready-{args.worker}").touch()
     while not (folder / "go").exists():
         time.sleep(0.01)
-    print(f"RATE {trial_rate(1, False, {}, data, args.iters, device, args.width):.6f}", flush=True)
+    variant = VARIANTS[args.variant]
+    print(f"RATE {trial_rate(1, False, variant, data, args.iters, device, args.width):.6f}", flush=True)
 
 
-def packed_processes_rate(n: int, iters: int, device, width: float) -> float:
+def packed_processes_rate(n: int, variant: str, iters: int, device, width: float, cudnn_benchmark: bool) -> float:
     """Aggregate iterations per second of ``n`` one-trial processes timed together on one device."""
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, __file__, "--worker", "0", "--barrier", folder, "--device", str(device),
-                   "--iters", str(iters), "--width", str(width)]
+                   "--iters", str(iters), "--width", str(width), "--variant", variant]
+        command += ["--cudnn-benchmark" if cudnn_benchmark else "--no-cudnn-benchmark"]
         procs = []
         for k in range(n):
             command[3] = str(k)
@@ -96,11 +99,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, nargs="+", default=[8, 16, 32], help="fused model sizes")
     parser.add_argument("--processes", type=int, nargs="+", default=[8], help="one-trial processes on one device")
     parser.add_argument("--models", nargs="*", default=MODELS, help="models whose step to compare with plain eager")
+    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
+                        help="cuDNN times its convolution algorithms per shape, as the trainer does on CUDA "
+                             "(cudnn_benchmark: true, the default)")
     parser.add_argument("--out", type=Path, help="write the table here (Markdown)")
+    parser.add_argument("--variant", default="fp32", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", help=argparse.SUPPRESS)
     parser.set_defaults(iters=50)
     args = parser.parse_args()
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.worker is not None:
         return worker(args)
     device = torch.device(args.device)
@@ -108,7 +116,8 @@ def main() -> None:
     variants = {k: v for k, v in VARIANTS.items() if device.type == "cuda" or not v.get("cuda_graphs")}
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
     lines = [f"On {card} ({device}); host: {machine()}. ColorMNIST networks (Tables 3-4, width {args.width:g}, "
-             f"latent 50), batch 64, {args.iters} timed iterations after {WARMUP} warm-up.", "",
+             f"latent 50), batch 64, {args.iters} timed iterations after {WARMUP} warm-up; "
+             f"cudnn.benchmark {args.cudnn_benchmark}.", "",
              "| what | trial-it/s (all trials) | vs one trial, fp32 |", "|---|---:|---:|"]
 
     def row(text: str, value: float, base: float | None) -> None:
@@ -129,8 +138,9 @@ def main() -> None:
             row(f"{n} trials fused into one model, {name}",
                 trial_rate(n, True, variant, data, args.iters, device, args.width), base)
     for n in args.processes:
-        row(f"{n} one-trial processes sharing the device (fractional GPUs), fp32",
-            packed_processes_rate(n, args.iters, device, args.width), base)
+        for name in [v for v in ("fp32", "CUDA graphs") if v in variants]:
+            row(f"{n} one-trial processes sharing the device (fractional GPUs), {name}",
+                packed_processes_rate(n, name, args.iters, device, args.width, args.cudnn_benchmark), base)
     if args.out is not None:
         args.out.write_text("# GPU benchmarks\n\nWritten by `make bench-gpu` (`benchmarks/gpu.py`).\n\n"
                             + "\n".join(lines) + "\n")

@@ -71,6 +71,7 @@ class TrialConfig:
     # --- run settings (not hyperparameters; do not change results except `device`)
     device: str = "auto"
     cuda_graphs: bool = False                   # capture the step as a CUDA graph (trainer/cuda_graphs.py)
+    cudnn_benchmark: bool = True                # on CUDA: cuDNN times its convolution algorithms per shape
     report_every: int = 500
     checkpoint_every: int | None = None         # default: at every report
     sample_count: int = 64
@@ -132,6 +133,8 @@ class TrialConfig:
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not isinstance(self.cuda_graphs, bool):
             raise ConfigError(f"cuda_graphs: must be true or false, got {self.cuda_graphs!r}")
+        if not isinstance(self.cudnn_benchmark, bool):
+            raise ConfigError(f"cudnn_benchmark: must be true or false, got {self.cudnn_benchmark!r}")
         if self.cuda_graphs and self.device in ("cpu", "mps"):
             raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, not device: {self.device}; "
                               "set device: cuda (or auto on a GPU machine), or cuda_graphs: false")
@@ -162,7 +165,7 @@ class TrialConfig:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The fields that define the trial's result (run settings left out)."""
-        run_settings = {"device", "cuda_graphs", "report_every", "checkpoint_every", "sample_count", "data_root"}
+        run_settings = {"device", "cuda_graphs", "cudnn_benchmark", "report_every", "checkpoint_every", "sample_count", "data_root"}
         return {k: v for k, v in self.to_dict().items() if k not in run_settings}
 
     def resolved_device(self) -> str:

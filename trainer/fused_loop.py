@@ -17,7 +17,8 @@ from .config import TrialConfig
 from .cuda_graphs import make_step
 from .data import ImageDataset, load_dataset
 from .fused import FusedAlgorithm, check_fusable, split
-from .loop import FINISHED, Report, TrialResult, TrialRun, _log_stderr, _stop_on_signals, progress_bar
+from .loop import (FINISHED, Report, TrialResult, TrialRun, _log_stderr, _stop_on_signals, cudnn_autotuning,
+                   progress_bar)
 
 
 def train_fused(configs: Sequence[TrialConfig],
@@ -57,7 +58,7 @@ def train_fused(configs: Sequence[TrialConfig],
         return stop[0] or (should_stop is not None and should_stop())
 
     try:
-        with _stop_on_signals(stop):
+        with _stop_on_signals(stop), cudnn_autotuning(runs[0].device, configs[0].cudnn_benchmark):
             while active:
                 fused = FusedAlgorithm([run.algo for run in active])
                 for run in active:

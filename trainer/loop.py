@@ -56,6 +56,20 @@ def _log_stderr(message: str) -> None:
 
 
 @contextmanager
+def cudnn_autotuning(device: torch.device, enabled: bool) -> Iterator[None]:
+    """On a CUDA device, cuDNN times its convolution algorithms at a shape's first call and keeps the
+    fastest (a trial's shapes never change). Left off where the caller asked cuDNN for deterministic
+    algorithms: the choice by timing can differ between two runs. The previous setting comes back."""
+    previous = torch.backends.cudnn.benchmark
+    if enabled and device.type == "cuda" and not torch.backends.cudnn.deterministic:
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+@contextmanager
 def _stop_on_signals(stop: list[bool]) -> Iterator[None]:
     """Ctrl-C / SIGTERM ask the loop to stop after the current iteration (so the checkpoint it
     writes is consistent); a second Ctrl-C interrupts at once."""
@@ -289,7 +303,7 @@ def train(cfg: TrialConfig, report: Callable[[Report], None] | None = None,
         return stop[0] or (should_stop is not None and should_stop())
 
     try:
-        with _stop_on_signals(stop):
+        with _stop_on_signals(stop), cudnn_autotuning(run.device, cfg.cudnn_benchmark):
             for iteration in range(run.start + 1, cfg.max_iter + 1):
                 with run.algo.precision():
                     losses = step(run.next_batch())

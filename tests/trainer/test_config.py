@@ -59,3 +59,10 @@ def test_parse_overrides():
 def test_hyperparameters_exclude_run_settings():
     hp = TrialConfig().hyperparameters()
     assert "device" not in hp and "report_every" not in hp and "lr_generator" in hp
+    assert "cuda_graphs" not in hp and "cudnn_benchmark" not in hp
+
+
+def test_cudnn_benchmark_must_be_a_boolean():
+    assert TrialConfig().cudnn_benchmark is True
+    with pytest.raises(ConfigError, match="cudnn_benchmark: must be true or false, got 'yes'"):
+        TrialConfig(cudnn_benchmark="yes")

@@ -9,6 +9,7 @@ from PIL import Image
 from trainer import ConfigError, train
 from trainer.checkpoint import CheckpointStore
 from trainer.data import load_dataset
+from trainer.loop import cudnn_autotuning
 
 from ..conftest import tiny_config
 
@@ -158,3 +159,17 @@ def test_evaluation_state_travels_in_the_checkpoint(tmp_path, data):
     train(tiny_config("dcgan", max_iter=15), collect(reports), tmp_path, data=data, log=quiet,
           evaluate=evaluate, extra_state=extra)
     assert [(i, m["critic_steps"]) for i, m in reports] == [(5, 1), (10, 2), (15, 3)]
+
+
+@pytest.mark.parametrize("device, enabled, deterministic, inside", [
+    ("cuda", True, False, True),          # the default on a GPU
+    ("cuda", False, False, False),        # cudnn_benchmark: false
+    ("cuda", True, True, False),          # the caller asked cuDNN for deterministic algorithms
+    ("cpu", True, False, False),          # no cuDNN
+])
+def test_cudnn_autotuning_on_cuda_only_and_restored(device, enabled, deterministic, inside):
+    """Only the flags are set here (a torch.device("cuda") needs no GPU), so it runs anywhere."""
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=deterministic):
+        with cudnn_autotuning(torch.device(device), enabled):
+            assert torch.backends.cudnn.benchmark is inside
+        assert torch.backends.cudnn.benchmark is False
