@@ -165,7 +165,8 @@ class TrialConfig:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The fields that define the trial's result (run settings left out)."""
-        run_settings = {"device", "cuda_graphs", "cudnn_benchmark", "report_every", "checkpoint_every", "sample_count", "data_root"}
+        run_settings = {"device", "cuda_graphs", "cudnn_benchmark", "report_every", "checkpoint_every",
+                        "sample_count", "data_root"}
         return {k: v for k, v in self.to_dict().items() if k not in run_settings}
 
     def resolved_device(self) -> str:
