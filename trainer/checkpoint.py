@@ -60,9 +60,12 @@ class CheckpointStore:
         _atomic_write(self.path, lambda tmp: torch.save(state, tmp))
         return self.path
 
-    def load(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    def load(self) -> dict[str, Any]:
+        """The checkpoint, read to the CPU whatever device wrote it: generator states must come
+        back as CPU byte tensors, and ``load_state_dict`` copies weights and Adam state to the
+        trial's device."""
         try:
-            return torch.load(self.path, map_location=map_location, weights_only=False)
+            return torch.load(self.path, map_location="cpu", weights_only=False)
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
             raise CheckpointError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
                                f"{err}); move it away to start the trial afresh") from None

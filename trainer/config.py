@@ -131,10 +131,10 @@ class TrialConfig:
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
                 or self.device == "mps"):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        if not isinstance(self.cuda_graphs, bool):
-            raise ConfigError(f"cuda_graphs: must be true or false, got {self.cuda_graphs!r}")
-        if not isinstance(self.cudnn_benchmark, bool):
-            raise ConfigError(f"cudnn_benchmark: must be true or false, got {self.cudnn_benchmark!r}")
+        for name in ("cuda_graphs", "cudnn_benchmark"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}: must be true or false, got {value!r}")
         if self.cuda_graphs and self.device in ("cpu", "mps"):
             raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, not device: {self.device}; "
                               "set device: cuda (or auto on a GPU machine), or cuda_graphs: false")

@@ -169,8 +169,6 @@ class TrialRun:
         self.interval = _Interval()
         self.start = 0
         if store is not None and store.exists():
-            # Loaded to the CPU: generator states must be CPU byte tensors (a GPU trial's would be
-            # moved to the GPU and refused); weights and Adam state are copied to the device by load_state_dict.
             state = store.load()
             _check_same_trial(state["hyperparameters"], cfg, store)
             algo.load_state_dict(state["algorithm"])
