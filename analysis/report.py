@@ -34,11 +34,9 @@ class Analysis:
 
 def load_reference(path: str | None, datasets: list[str]) -> tuple[dict[str, float], str | None]:
     """The dataset's own metric values from ``orchestrate evaluate --reference`` (its metrics.json);
-    without ``path``, its default output runs/reference-<dataset>/metrics.json when it exists."""
+    none without ``path``."""
     if path is None:
-        if len(datasets) != 1 or not (default := Path(f"runs/reference-{datasets[0]}/metrics.json")).is_file():
-            return {}, None
-        path = str(default)
+        return {}, None
     try:
         record = json.loads(Path(path).read_text())
         metrics = record["metrics"]
@@ -72,11 +70,16 @@ def critic_histories(sweeps: list[Sweep], best: pd.DataFrame) -> dict[str, dict[
     """The critic's -W against iteration for the ``best`` trials, from the runs' metric histories."""
     uris = {s.name: s.tracking_uri for s in sweeps}
     histories: dict[str, dict[str, pd.DataFrame]] = {}
+    records = {s.name: s.records for s in sweeps}
     for row in best.itertuples():
         client = _client(uris[row.sweep])
         columns = {}
         for key in CRITIC_KEYS:
-            points = {m.step: m.value for m in client.get_metric_history(row.run_id, key)}
+            points: dict[int, float] = {}
+            for name in records[row.sweep].metric_names(key):      # sectioned, or an older sweep's
+                points = {m.step: m.value for m in client.get_metric_history(row.run_id, name)}
+                if points:
+                    break
             columns[key] = pd.Series(points, dtype=float)
         history = pd.DataFrame(columns).sort_index().rename_axis("step").reset_index()
         if len(history):
@@ -87,7 +90,7 @@ def critic_histories(sweeps: list[Sweep], best: pd.DataFrame) -> dict[str, dict[
 def load_test_codes(sweep: Sweep, run_id: str, folder: Path) -> np.ndarray | None:
     """The codes of test images a trial saved at its final evaluation (models with an encoder)."""
     client = _client(sweep.tracking_uri)
-    files = sorted(a.path for a in client.list_artifacts(run_id, "latent") if a.path.endswith(".npy"))
+    files = sorted(a.path for a in client.list_artifacts(run_id, sweep.records.LATENT) if a.path.endswith(".npy"))
     if not files:
         return None
     return np.load(client.download_artifacts(run_id, files[-1], str(folder)))

@@ -1,15 +1,31 @@
 """A sweep's runs, read from MLflow into one pandas table: one row per trial (child run), its
-hyperparameters, its status and the last value of every metric it logged."""
+hyperparameters, its status and the last value of every metric it logged (by metric key:
+``critic_neg_w_test``, ``generator``, whatever section its MLflow name has).
+
+The names a sweep records under are the orchestrator's (``orchestrator.layout``); the caller
+hands them in as ``records`` (this package never imports the orchestrator)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Protocol
 
 import pandas as pd
 
 from .errors import AnalysisError
+
+
+class RecordNames(Protocol):
+    """What the analysis needs to know of how a sweep records its runs."""
+
+    STATUS_TAG: str                 # a trial run's status: finished, diverged, stopped, failed
+    SWEEP_RUN_FILTER: str           # MLflow filter of a sweep's parent runs
+    RAY_TRIAL_PARAM: str            # the Ray Tune trial id param (not a hyperparameter)
+    LATENT: str                     # artifact folder of the test images' codes
+
+    def children_filter(self, parent_run_id: str) -> str: ...
+    def metric_key(self, name: str) -> str: ...           # MLflow metric name -> metric key
+    def metric_names(self, key: str) -> tuple[str, ...]: ...   # metric key -> names it may have
 
 STATUSES = ("finished", "diverged", "stopped", "failed", "running")
 
@@ -21,6 +37,7 @@ class Sweep:
     parent_run_id: str
     parent_status: str             # RUNNING while the sweep goes on
     trials: pd.DataFrame           # one row per child run
+    records: Any                   # RecordNames
     hyperparameters: list[str] = field(default_factory=list)
 
     @property
@@ -31,82 +48,55 @@ class Sweep:
         return {s: int((self.trials["status"] == s).sum()) for s in STATUSES}
 
 
-def _tracking_for_spec(spec_path: Path, storage: Path, tracking_uri: str | None) -> tuple[str, str, str | None]:
-    """(experiment name, tracking URI, parent run id or None) of a spec run with ``--storage``."""
-    from orchestrator.sweep_spec import load_sweep_spec
-
-    spec = load_sweep_spec(spec_path)
-    state_path = storage / f"{spec.name}.sweep.json"
-    if state_path.is_file():
-        state = json.loads(state_path.read_text())
-        return spec.name, tracking_uri or state["tracking_uri"], state["parent_run_id"]
-    if tracking_uri is None:
-        raise AnalysisError(f"no sweep {spec.name!r} in {storage}: pass the --storage the sweep ran with, "
-                            "or --tracking-uri of its MLflow server")
-    return spec.name, tracking_uri, None
-
-
-def _default_uri(storage: Path) -> str:
-    db = storage / "mlflow.db"
-    if not db.is_file():
-        raise AnalysisError(f"no MLflow store in {storage}: pass --storage (the sweep's) or --tracking-uri")
-    return f"sqlite:///{db.resolve()}"
-
-
-def load_sweep(sweep: str, *, storage: Path, tracking_uri: str | None = None) -> Sweep:
-    """``sweep``: a spec file, an experiment name, or a sweep's parent run id."""
+def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_run_id: str | None = None) -> Sweep:
+    """``sweep``: an experiment name or a sweep's parent run id in the store at ``tracking_uri``;
+    with ``parent_run_id``, that sweep run of experiment ``sweep`` (else its latest)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    parent_id = None
-    if sweep.endswith((".yaml", ".yml")) or Path(sweep).is_file():
-        if not Path(sweep).is_file():
-            raise AnalysisError(f"no spec file {sweep}")
-        name, uri, parent_id = _tracking_for_spec(Path(sweep), storage, tracking_uri)
-    else:
-        name, uri = sweep, tracking_uri or _default_uri(storage)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None and parent_id is None:
+        experiment = client.get_experiment_by_name(sweep)
+        if experiment is None and parent_run_id is None:
             try:                                        # maybe a parent run id
                 run = client.get_run(sweep)
             except MlflowException:
                 raise AnalysisError(f"{sweep!r} is neither a sweep spec, an experiment nor a run id in "
-                                    f"{uri}") from None
-            parent_id, experiment = run.info.run_id, client.get_experiment(run.info.experiment_id)
+                                    f"{tracking_uri}") from None
+            parent_run_id, experiment = run.info.run_id, client.get_experiment(run.info.experiment_id)
         if experiment is None:
-            raise AnalysisError(f"no experiment {name!r} in {uri}: has the sweep started?")
-        if parent_id is None:
-            parents = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'sweep'",
+            raise AnalysisError(f"no experiment {sweep!r} in {tracking_uri}: has the sweep started?")
+        if parent_run_id is None:
+            parents = client.search_runs([experiment.experiment_id], filter_string=records.SWEEP_RUN_FILTER,
                                          order_by=["attributes.start_time DESC"], max_results=1)
             if not parents:
-                raise AnalysisError(f"experiment {experiment.name!r} in {uri} holds no sweep run")
-            parent_id = parents[0].info.run_id
-        parent = client.get_run(parent_id)
-        runs = client.search_runs([experiment.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=50_000)
+                raise AnalysisError(f"experiment {experiment.name!r} in {tracking_uri} holds no sweep run")
+            parent_run_id = parents[0].info.run_id
+        parent = client.get_run(parent_run_id)
+        runs = client.search_runs([experiment.experiment_id], filter_string=records.children_filter(parent_run_id),
+                                  max_results=50_000)
     except MlflowException as err:
-        raise AnalysisError(f"cannot read {uri}: {str(err).splitlines()[0]}") from None
-    return Sweep(experiment.name, uri, parent_id, parent.info.status, *_table(runs))
+        raise AnalysisError(f"cannot read {tracking_uri}: {str(err).splitlines()[0]}") from None
+    return Sweep(experiment.name, tracking_uri, parent_run_id, parent.info.status, *_table(runs, records))
 
 
-def _table(runs) -> tuple[pd.DataFrame, list[str]]:
+def _table(runs, records: RecordNames) -> tuple[pd.DataFrame, RecordNames, list[str]]:
     rows, hyperparameters = [], []
     for run in runs:
-        params = {k: _number(v) for k, v in run.data.params.items() if k != "ray_trial_id"}
+        params = {k: _number(v) for k, v in run.data.params.items() if k != records.RAY_TRIAL_PARAM}
         for key in params:
             if key not in hyperparameters:
                 hyperparameters.append(key)
-        status = run.data.tags.get("trial_status", "running")
+        status = run.data.tags.get(records.STATUS_TAG, "running")
         if run.info.status == "RUNNING":
             status = "running"
+        metrics = {records.metric_key(name): value for name, value in run.data.metrics.items()}
         rows.append({"run_id": run.info.run_id, "trial": run.info.run_name, "status": status,
-                     **params, **run.data.metrics})
+                     **params, **metrics})
     frame = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial", "status", "model", "dataset"])
     if len(frame):
         frame = frame.sort_values("trial", kind="stable").reset_index(drop=True)
-    return frame, hyperparameters
+    return frame, records, hyperparameters
 
 
 def _number(text: str):

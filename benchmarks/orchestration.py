@@ -37,7 +37,7 @@ def spec(trials: int) -> dict:
                       "latent_dim": 8, "max_iter": 20, "report_every": 10, "device": "cpu"},
             "seeds": list(range(trials)),
             "resources": {"cpus": 1, "gpus": 0},
-            "critic": {"enabled": True, "steps_per_report": 5, "cpus": 1, "gpus": 0},
+            "independent_critic": {"enabled": True, "steps_per_report": 5, "cpus": 1, "gpus": 0},
             "evaluation": {"samples": 200, "diversity_pairs": 200, "codes": 100},
             "max_failures": 0}
 
@@ -47,7 +47,7 @@ def in_process(content: dict, folder: Path) -> list[float]:
     import torch
 
     from orchestrator.sweep_spec import load_sweep_spec
-    from orchestrator.trial_runner import final_evaluation
+    from orchestrator.trial_harness import final_evaluation
     from trainer import TrialConfig, load_dataset, train
     from trainer.metrics import IndependentCritic
     from trainer.networks import DATASET_ARCHITECTURE
@@ -57,10 +57,8 @@ def in_process(content: dict, folder: Path) -> list[float]:
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(content))
     sweep = load_sweep_spec(path)
-    settings = {"eval_samples": sweep.eval_samples, "eval_diversity_pairs": sweep.eval_diversity_pairs,
-                "eval_codes": sweep.eval_codes}
     times = []
-    for index, hp in enumerate(sweep.trials()):
+    for index, hp in enumerate(sweep.trials):
         start = time.perf_counter()
         cfg = TrialConfig.from_dict({**hp, "device": "cpu"})
         data = load_dataset(cfg.dataset, None, log=lambda m: None)
@@ -72,11 +70,11 @@ def in_process(content: dict, folder: Path) -> list[float]:
             if report.iteration * 2 >= cfg.max_iter:
                 algo = report.algorithm
                 sample = lambda n: algo.generate(algo.sample_prior(n, generator=critic.rng))  # noqa: E731
-                critic.train(sample, sweep.critic_steps_per_report)
+                critic.train(sample, sweep.independent_critic.steps_per_report)
                 metrics = {"critic_neg_w_val": critic.neg_w_validation(sample),
                            "critic_neg_w_test": critic.neg_w_test(sample)}
             if report.iteration == cfg.max_iter:
-                metrics.update(final_evaluation(report, data, settings, None, folder / f"latent{index}",
+                metrics.update(final_evaluation(report, data, sweep.evaluation, None, folder / f"latent{index}",
                                                 lambda m: None)[0])
             return metrics
 

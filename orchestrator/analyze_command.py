@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .specs import UsageError
-from .sweep_command import DEFAULT_STORAGE
+from . import layout
+from .errors import UsageError
+from .layout import DEFAULT_STORAGE
+from .sweep_state import SweepState
 
 ANALYZE_HELP = """Judge models by the spread over whole sweeps (Section 6 of the paper).
 
@@ -39,6 +41,39 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run_analyze)
 
 
+def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
+    """(experiment name or run id, tracking URI, parent run id or None) of a SWEEP argument: a
+    spec file (its state file in --storage names its store and parent run), an experiment name or
+    a parent run id (in --tracking-uri, else --storage's SQLite store)."""
+    from analysis.errors import AnalysisError
+
+    from .sweep_spec import load_sweep_spec
+
+    if sweep.endswith((".yaml", ".yml")) or Path(sweep).is_file():
+        if not Path(sweep).is_file():
+            raise AnalysisError(f"no spec file {sweep}")
+        name = load_sweep_spec(sweep).name
+        state = SweepState.load(storage, name)
+        if state is not None:
+            return name, tracking_uri or state.tracking_uri, state.parent_run_id
+        if tracking_uri is None:
+            raise AnalysisError(f"no sweep {name!r} in {storage}: pass the --storage the sweep ran with, "
+                                "or --tracking-uri of its MLflow server")
+        return name, tracking_uri, None
+    if tracking_uri is None:
+        if not (storage / layout.DEFAULT_DB).is_file():
+            raise AnalysisError(f"no MLflow store in {storage}: pass --storage (the sweep's) or --tracking-uri")
+        tracking_uri = layout.default_tracking_uri(storage)
+    return sweep, tracking_uri, None
+
+
+def default_reference(datasets: list[str]) -> str | None:
+    """`orchestrate evaluate --reference`'s default output for the sweeps' one dataset, if there."""
+    if len(datasets) == 1 and (path := layout.reference_metrics_path(datasets[0])).is_file():
+        return str(path)
+    return None
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     from analysis.report import analyze, load_reference
     from analysis.runs import load_sweep
@@ -46,9 +81,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     if args.best < 1:
         raise UsageError("--best must be at least 1")
-    sweeps = [load_sweep(s, storage=Path(args.storage), tracking_uri=args.tracking_uri) for s in args.sweeps]
+    sweeps = []
+    for sweep in args.sweeps:
+        name, uri, parent = resolve_sweep(sweep, Path(args.storage), args.tracking_uri)
+        sweeps.append(load_sweep(name, tracking_uri=uri, records=layout, parent_run_id=parent))
     datasets = sorted({str(d) for s in sweeps if "dataset" in s.trials for d in s.trials["dataset"].dropna()})
-    reference, source = load_reference(args.reference, datasets)
+    reference, source = load_reference(args.reference or default_reference(datasets), datasets)
     out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")
     for sweep in sweeps:
         counts = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v)
@@ -62,7 +100,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         for sweep in sweeps:
             client = MlflowClient(tracking_uri=sweep.tracking_uri)
             for path in analysis.files:
-                client.log_artifact(sweep.parent_run_id, str(path), "analysis")
+                client.log_artifact(sweep.parent_run_id, str(path), layout.ANALYSIS)
             log(f"logged to parent run {sweep.parent_run_id} of {sweep.name} (artifacts analysis/)")
     print(f"report: {out / 'report.html'}")
     return 0

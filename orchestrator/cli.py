@@ -13,7 +13,7 @@ from trainer.metrics import MetricsError
 from analysis.errors import AnalysisError
 
 from . import analyze_command, evaluate_command, sweep_command, trial_command
-from .specs import SpecError, UsageError
+from .errors import SpecError, UsageError
 
 USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError,
                AnalysisError)

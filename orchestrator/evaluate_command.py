@@ -11,7 +11,8 @@ from trainer import load_dataset
 from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, load_or_train_classifier
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
-from .specs import UsageError
+from . import layout
+from .errors import UsageError
 
 DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
 
@@ -84,7 +85,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
                                      critic_steps=args.critic_steps, noise_std=args.noise_std,
                                      device=args.device, timer=timer)
-        out = Path(args.out or f"runs/reference-{data.name}")
+        out = Path(args.out) if args.out else layout.reference_metrics_path(data.name).parent
         record = {"reference": data.name, "metrics": metrics, "seconds": timer.seconds}
     else:
         if not args.run:

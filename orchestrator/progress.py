@@ -1,4 +1,5 @@
-"""Live progress of a sweep: one concise line per trial report, at most every few seconds."""
+"""Live progress of a sweep: one concise line per trial report, at most every few seconds, with
+how far the reporting trial is and an estimate of the sweep's time left."""
 
 from __future__ import annotations
 
@@ -7,20 +8,51 @@ import time
 
 from ray.tune import Callback
 
-SHOWN = ("generator", "discriminator", "critic_neg_w_test")
+from . import layout
+from .settings import trial_members
+
+SHOWN = (("generator", layout.loss_metric), ("discriminator", layout.loss_metric),
+         ("critic_neg_w_test", layout.critic_metric))
+ENDED = ("TERMINATED", "ERROR")
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def trial_iterations(trial) -> tuple[int, int]:
+    """(trials, max_iter) of a Ray Tune trial: one trial, or a fused group's members."""
+    members = trial_members(trial.config["hp"])
+    return len(members), max(int(hp["max_iter"]) for hp in members)
 
 
 class ProgressLines(Callback):
-    def __init__(self, total: int, every_s: float = 5.0):
+    """``total``: Ray Tune trials the sweep runs; ``total_iterations``: trial-iterations of all its
+    trials (the basis of the time-left estimate)."""
+
+    def __init__(self, total: int, total_iterations: int = 0, every_s: float = 5.0):
         self.total = total
+        self.total_iterations = total_iterations
         self.every_s = every_s
         self.last = 0.0
         self.started = time.time()
+        self.reached: dict[str, int] = {}          # trial id -> latest iteration reported
+        self.first: dict[str, int] = {}            # trial id -> iteration first seen in this run
+        self.rate_since = 0.0                      # when this run saw its first report
 
     # Trials Ray completed in this run: normal ends and scheduler stops (an interruption
     # completes none). Kept on the class: on --resume Ray runs the instance unpickled from the
     # experiment, not the driver's.
     completed: set = set()
+
+    def setup(self, **info):
+        self.started = time.time()                 # also when restored from the experiment state
+        self.first, self.rate_since = {}, 0.0
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ProgressLines.completed.add(trial.trial_id)
@@ -31,20 +63,42 @@ class ProgressLines(Callback):
         return (f"{status.count('RUNNING')} running, {status.count('TERMINATED')} done, "
                 f"{status.count('ERROR')} failed, {status.count('PENDING')} pending")
 
+    def time_left(self, trials, now: float) -> str:
+        """The trial-iterations left at the rate of this run's reports so far (from the first)."""
+        done_here, remaining = 0, 0
+        for trial in trials:
+            members, max_iter = trial_iterations(trial)
+            reached = self.reached.get(trial.trial_id, 0)
+            done_here += members * (reached - self.first.get(trial.trial_id, reached))
+            if trial.status not in ENDED:
+                remaining += members * (max_iter - reached)
+        if self.total > len(trials) and trials:     # Optuna: trials not created yet
+            remaining += (self.total - len(trials)) * trial_iterations(trials[0])[1]
+        if done_here <= 0:
+            return ""
+        rate = done_here / max(now - self.rate_since, 1e-9)
+        return f" | {rate:,.1f} it/s, about {duration(remaining / rate)} left"
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.time()
-        if now - self.last < self.every_s and "trial_status" not in result:
+        if "iteration" in result:
+            self.reached[trial.trial_id] = int(result["iteration"])
+            self.first.setdefault(trial.trial_id, int(result["iteration"]))
+            self.rate_since = self.rate_since or now
+        if now - self.last < self.every_s and layout.STATUS_TAG not in result:
             return
         self.last = now
-        shown = ", ".join(f"{k} {result[k]:.3g}" for k in SHOWN if isinstance(result.get(k), float))
-        state = result.get("trial_status", f"iteration {result.get('iteration', '?'):,}")
-        print(f"[{now - self.started:6.0f}s] {self.counts(trials)} of {self.total} | "
-              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}", file=sys.stderr, flush=True)
+        shown = ", ".join(f"{name(k)} {result[k]:.3g}" for k, name in SHOWN if isinstance(result.get(k), float))
+        _, max_iter = trial_iterations(trial)
+        state = result.get(layout.STATUS_TAG, f"iteration {result.get('iteration', 0):,} / {max_iter:,}")
+        print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | "
+              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now)}",
+              file=sys.stderr, flush=True)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        print(f"[{time.time() - self.started:6.0f}s] {self.counts(trials)} | {trial.trial_id} failed; "
+        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed; "
               "Ray retries it from its last checkpoint", file=sys.stderr, flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        print(f"[{time.time() - self.started:6.0f}s] {self.counts(trials)} | {trial.trial_id} failed "
+        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed "
               "for good (max_failures reached)", file=sys.stderr, flush=True)

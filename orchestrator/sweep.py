@@ -1,212 +1,213 @@
-"""`orchestrate sweep`: a spec's trials on Ray Tune, tracked in MLflow."""
+"""`orchestrate sweep`: a spec's trials on Ray Tune, tracked in MLflow. ``run_sweep`` reads as
+the steps of a sweep; each step is a function below it."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import io
+import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .specs import SpecError, UsageError
+from . import layout, placement, tracking
+from .errors import SpecError, UsageError
+from .progress import ProgressLines
+from .settings import FusedGroup, TrialSettings
 from .sweep_spec import SweepSpec
-
-STATE_FILE = "sweep.json"
-
-
-def threads(cpus: float) -> int:
-    """Torch threads for a CPU share: never more threads than cores reserved (oversubscribed
-    OpenMP threads slow CPU training down by orders of magnitude)."""
-    return max(1, round(cpus))
+from .sweep_state import SweepState
 
 
-def resolve_gpus(value, trials_per_gpu: int, cluster_gpus: float) -> float:
-    if value == "auto":
-        return round(1.0 / trials_per_gpu, 4) if cluster_gpus > 0 else 0.0
-    return float(value)
+@dataclass(frozen=True)
+class SweepOptions:
+    """The command line's choices for a sweep."""
+
+    storage: Path
+    address: str | None = None
+    tracking_uri: str | None = None
+    resume: bool = False
+    data_root: str | None = None
+    verbose: bool = False
 
 
-def resources(spec: SweepSpec, cluster_gpus: float):
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+    storage = options.storage.resolve()
+    check_storage(spec, storage, options.resume)
+    uri = tracking_uri(spec, storage, options)
+    quiet_libraries(options.verbose)
+    started = time.perf_counter()
+    with ray_session(spec, options) as cluster_gpus:
+        ray_start_s = time.perf_counter() - started
+        check_gpus(spec, cluster_gpus)
+        state = open_sweep_run(spec, storage, uri, options.resume)
+        settings = trial_settings(spec, storage, state, options.data_root, cluster_gpus)
+        trainable = trainable_with_resources(spec, settings, cluster_gpus)
+        fit_started = time.perf_counter()
+        results = fit(spec, storage, trainable, settings, options)
+        _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
+             f"{time.perf_counter() - fit_started:.1f} s")
+        summary = record_outcome(spec, storage, state, results)
+    return report_outcome(spec, storage, uri, summary, options)
+
+
+def check_storage(spec: SweepSpec, storage: Path, resume: bool) -> None:
     from ray import tune
 
-    trial = {"CPU": spec.cpus, "GPU": resolve_gpus(spec.gpus, spec.trials_per_gpu, cluster_gpus)}
-    bundles = [trial]
-    critic_gpus = resolve_gpus(spec.critic_gpus, spec.trials_per_gpu, cluster_gpus)
-    if spec.critic_enabled:
-        bundles.append({"CPU": spec.critic_cpus, "GPU": critic_gpus})
-    bundles = [{k: v for k, v in b.items() if v > 0} for b in bundles]
-    return tune.PlacementGroupFactory(bundles, strategy="PACK"), critic_gpus
+    restorable = tune.Tuner.can_restore(str(storage / spec.name))
+    if restorable and not resume:
+        raise UsageError(f"{storage / spec.name} already holds sweep {spec.name!r}: add --resume to continue "
+                         "it, or pass another --storage to start afresh")
+    if resume and not restorable:
+        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
 
 
-def param_space(spec: SweepSpec, trials: list[dict[str, Any]], settings: dict[str, Any]) -> dict:
-    from ray import tune
-
-    if spec.search == "optuna":
-        fixed = trials[0]
-        return {"hp": {**fixed, **{k: tune.choice(v) for k, v in spec.grid.items()}}, "settings": settings}
-    return {"hp": tune.grid_search(spec.tune_trials()), "settings": settings}
-
-
-def trial_folder_name(trial_id: str) -> str:
-    """A trial's folder in the experiment folder (Ray Tune's files and the trial runner's work)."""
-    return f"trial_{trial_id}"
+def tracking_uri(spec: SweepSpec, storage: Path, options: SweepOptions) -> str:
+    """--tracking-uri, else on --resume the store the trials already log to, else the default
+    SQLite store in the storage folder."""
+    if options.tracking_uri is not None:
+        return options.tracking_uri
+    state = SweepState.load(storage, spec.name) if options.resume else None
+    return state.tracking_uri if state is not None else layout.default_tracking_uri(storage)
 
 
-def trial_dirname(trial) -> str:
-    return trial_folder_name(trial.trial_id)
+def quiet_libraries(verbose: bool) -> None:
+    """Ray's and MLflow's own start-up lines (the token notice, "Started a local Ray instance",
+    "Creating initial MLflow database tables") reach the terminal only with --verbose."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # frequent small checkpoints are the point here; Ray warns about them otherwise
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if not verbose:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")       # read when mlflow is imported
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def tune_config(spec: SweepSpec, max_iter: int):
-    from ray import tune
+@contextlib.contextmanager
+def ray_session(spec: SweepSpec, options: SweepOptions):
+    """Ray for the sweep; yields the cluster's GPU count. Without --address always a new local
+    instance: a bare ray.init() may attach to the last cluster started on this machine
+    (/tmp/ray/ray_current_cluster), even one shutting down."""
+    import ray
 
-    # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
-    # the next trial with the same resources; ALPHAGAN_REUSE_ACTORS=0 turns it off (benchmarks)
-    reuse = os.environ.get("ALPHAGAN_REUSE_ACTORS", "1") != "0"
-    kwargs: dict[str, Any] = {"trial_dirname_creator": trial_dirname,
-                              "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}",
-                              "reuse_actors": reuse}
-    if spec.search == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
-
-        class OptunaOnMetricReports(OptunaSearch):
-            """TPE that sees only the reports carrying the metric (the critic's come from halfway)."""
-
-            def on_trial_result(self, trial_id, result):
-                if self.metric in result:
-                    super().on_trial_result(trial_id, result)
-
-        kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode),
-                      num_samples=spec.num_samples)
-    if spec.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        kwargs["scheduler"] = ASHAScheduler(time_attr="iteration", metric=spec.metric, mode=spec.mode,
-                                            max_t=max_iter, grace_period=max(1, max_iter // 8))
-    return tune.TuneConfig(**kwargs)
+    if spec.metric:
+        # the critic's metrics exist only from half of max_iter on: ASHA and Optuna act on the
+        # results that carry the metric instead of failing on the earlier ones
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    env = {"OMP_NUM_THREADS": str(placement.threads(spec.cpus)), **tracking.HTTP_ENV}
+    ray.init(address=options.address or "local", include_dashboard=False, log_to_driver=False,
+             logging_level=logging.INFO if options.verbose else logging.ERROR, runtime_env={"env_vars": env})
+    try:
+        yield ray.cluster_resources().get("GPU", 0.0)
+    finally:
+        ray.shutdown()
 
 
-def final_classifier_state(spec: SweepSpec, trials: list[dict[str, Any]], data_root: str | None):
+def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:
+    if any(hp.get("cuda_graphs") for hp in spec.trials) and placement.trial_gpus(spec, cluster_gpus) == 0:
+        raise SpecError(f"{spec.path}: trial.cuda_graphs: true needs GPU trials, and this sweep's trials get "
+                        f"no GPU (cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus}); run it on "
+                        "GPUs or set cuda_graphs: false")
+
+
+def open_sweep_run(spec: SweepSpec, storage: Path, uri: str, resume: bool) -> SweepState:
+    """The sweep's experiment and parent run: created (and written to the state file) by a new
+    sweep, read back by --resume."""
+    experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
+    if resume and (state := SweepState.load(storage, spec.name)) is not None:
+        return state
+    parent = tracking.start_sweep_run(uri, experiment_id, spec, spec.path.read_text(), spec.trial_count)
+    state = SweepState(parent_run_id=parent, tracking_uri=uri, experiment_id=experiment_id)
+    storage.mkdir(parents=True, exist_ok=True)
+    state.save(storage, spec.name)
+    return state
+
+
+def trial_settings(spec: SweepSpec, storage: Path, state: SweepState, data_root: str | None,
+                   cluster_gpus: float) -> TrialSettings:
+    return TrialSettings(
+        tracking_uri=state.tracking_uri, experiment_id=state.experiment_id, parent_run_id=state.parent_run_id,
+        experiment_dir=str(storage / spec.name), data_root=str(Path(data_root).resolve()) if data_root else None,
+        threads=placement.threads(spec.cpus), independent_critic=placement.independent_critic(spec, cluster_gpus),
+        evaluation=spec.evaluation)
+
+
+def final_classifier_state(spec: SweepSpec, data_root: str | None):
     """The in-domain classifier's weights for the trials' final evaluation, loaded (or trained
     once, here on the driver, rather than by every trial at once); None without one."""
     from trainer import load_dataset
     from trainer.metrics import has_classifier, load_or_train_classifier
 
-    dataset = trials[0]["dataset"]
-    if not spec.eval_samples or not has_classifier(dataset):
+    dataset = spec.trials[0]["dataset"]
+    if not spec.evaluation.samples or not has_classifier(dataset):
         return None
     import torch
 
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    data = load_dataset(dataset, data_root, log=log)
+    data = load_dataset(dataset, data_root, log=_log)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_or_train_classifier(data, device=device, log=log).state_dict()
+    return load_or_train_classifier(data, device=device, log=_log).state_dict()
 
 
-def run_sweep(spec: SweepSpec, *, address: str | None, storage: Path, tracking_uri: str | None,
-              resume: bool, data_root: str | None) -> int:
-    import ray
+def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, cluster_gpus: float):
     from ray import tune
 
-    from . import tracking
-    from .progress import ProgressLines
     from .trial_runner import run_trial
 
-    trials = spec.trials()
-    storage = storage.resolve()
-    experiment_path = storage / spec.name
-    restorable = tune.Tuner.can_restore(str(experiment_path))
-    if restorable and not resume:
-        raise UsageError(f"{experiment_path} already holds sweep {spec.name!r}: add --resume to continue "
-                         "it, or pass another --storage to start afresh")
-    if resume and not restorable:
-        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
-    storage.mkdir(parents=True, exist_ok=True)
-    state_path = storage / f"{spec.name}.{STATE_FILE}"
-    uri = tracking_uri or tracking.default_tracking_uri(storage)
-    if resume and tracking_uri is None and state_path.is_file():
-        uri = json.loads(state_path.read_text())["tracking_uri"]     # the store the trials log to
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # frequent small checkpoints are the point here; Ray warns about them otherwise
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if spec.metric:
-        # the critic's metrics exist only from half of max_iter on: ASHA and Optuna act on the
-        # results that carry the metric instead of failing on the earlier ones
-        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    # without --address always a new local instance: a bare ray.init() may attach to the last
-    # cluster started on this machine (/tmp/ray/ray_current_cluster), even one shutting down
-    started = time.perf_counter()
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads(spec.cpus)), **tracking.HTTP_ENV}})
-    ray_start_s = time.perf_counter() - started
-    try:
-        cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
-        if any(t.get("cuda_graphs") for t in trials) and resolve_gpus(spec.gpus, spec.trials_per_gpu,
-                                                                       cluster_gpus) == 0:
-            raise SpecError(f"{spec.path}: trial.cuda_graphs: true needs GPU trials, and this sweep's trials get "
-                              f"no GPU (cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus}); run it on "
-                              "GPUs or set cuda_graphs: false")
-        experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
-        if resume:
-            parent = json.loads(state_path.read_text())["parent_run_id"]
-        else:
-            parent = tracking.start_sweep_run(uri, experiment_id, spec, spec.path.read_text(), len(trials))
-            state_path.write_text(json.dumps({"parent_run_id": parent, "tracking_uri": uri,
-                                              "experiment_id": experiment_id}) + "\n")
-        pgf, critic_gpus = resources(spec, cluster_gpus)
-        settings = {"tracking_uri": uri, "experiment_id": experiment_id, "parent_run_id": parent,
-                    "data_root": str(Path(data_root).resolve()) if data_root else None,
-                    "threads": threads(spec.cpus), "critic_enabled": spec.critic_enabled,
-                    "critic_steps": spec.critic_steps_per_report, "critic_cpus": spec.critic_cpus,
-                    "critic_gpus": critic_gpus, "eval_samples": spec.eval_samples,
-                    "experiment_dir": str(experiment_path),
-                    "eval_diversity_pairs": spec.eval_diversity_pairs, "eval_codes": spec.eval_codes}
-        classifier = final_classifier_state(spec, trials, settings["data_root"])
-        trainable = tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
-        count = spec.num_samples if spec.search == "optuna" else len(trials)
-        tune_count = len(spec.tune_trials()) if spec.search == "grid" else count
-        fused = f" fused into {tune_count} models" if spec.fuse_trials > 1 else ""
-        print(f"sweep {spec.name}: {count} trials{fused} on {'GPUs' if cluster_gpus else 'CPUs'} "
-              f"({pgf.bundles}), storage {experiment_path}, tracking {uri}", file=sys.stderr)
-        ProgressLines.completed = set()
-        if resume:
-            tuner = tune.Tuner.restore(str(experiment_path), trainable=trainable, resume_unfinished=True,
-                                       resume_errored=True)
-        else:
-            max_iter = max(t["max_iter"] for t in trials)
-            tuner = tune.Tuner(trainable, param_space=param_space(spec, trials, settings),
-                               tune_config=tune_config(spec, max_iter),
-                               run_config=tune.RunConfig(
-                                   name=spec.name, storage_path=str(storage), verbose=0,
-                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                                   callbacks=[ProgressLines(tune_count)]))
-        fit_started = time.perf_counter()
-        results = tuner.fit()
-        print(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran {time.perf_counter() - fit_started:.1f} s",
-              file=sys.stderr)
-        state = json.loads(state_path.read_text())
-        completed = set(state.get("completed_trials", [])) | ProgressLines.completed
-        summary = summarize(results, completed)
-        state["completed_trials"] = sorted(completed)
-        state_path.write_text(json.dumps(state) + "\n")
-        unfinished = count - sum(summary.values())
-        interrupted = unfinished > 0
-        if not interrupted:
-            close_open_runs(uri, experiment_id, parent, results)
-            tracking.finish_sweep_run(uri, parent, summary)
-    finally:
-        ray.shutdown()
-    if interrupted:
-        print(f"sweep {spec.name} interrupted: {unfinished} of {count} trials unfinished; continue with "
-              f"orchestrate sweep {spec.path} --resume --storage {storage}", file=sys.stderr)
+    pgf = placement.placement_group_factory(spec, cluster_gpus)
+    classifier = final_classifier_state(spec, settings.data_root)
+    models = len(spec.tune_trials)
+    fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
+    _log(f"sweep {spec.name}: {spec.trial_count} trials{fused} on {'GPUs' if cluster_gpus else 'CPUs'} "
+         f"({pgf.bundles}), storage {settings.experiment_dir}, tracking {settings.tracking_uri}")
+    return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
+
+
+def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, options: SweepOptions):
+    """Run the trials. Ray Tune's own console output (its configuration box, the TensorBoard hint)
+    is shown only with --verbose; the sweep's progress lines go to stderr either way."""
+    from .tune_setup import build_tuner
+
+    ProgressLines.completed = set()
+    tuner = build_tuner(spec, storage, trainable, settings, options.resume)
+    if options.verbose:
+        return tuner.fit()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tuner.fit()
+
+
+def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -> dict[str, int]:
+    """Count the trials' endings; with none unfinished, close the sweep's runs. ``unfinished``:
+    trials interrupted (Ctrl-C) or never started."""
+    completed = set(state.completed_trials) | ProgressLines.completed
+    state.completed_trials = sorted(completed)
+    state.save(storage, spec.name)
+    summary = summarize(results, completed)
+    summary["unfinished"] = spec.trial_count - sum(summary.values())
+    if not summary["unfinished"]:
+        close_open_runs(state, results)
+        tracking.finish_sweep_run(state.tracking_uri, state.parent_run_id,
+                                  {k: v for k, v in summary.items() if k != "unfinished"})
+    return summary
+
+
+def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, int],
+                   options: SweepOptions) -> int:
+    if summary["unfinished"]:
+        _log(f"sweep {spec.name} interrupted: {summary['unfinished']} of {spec.trial_count} trials unfinished; "
+             f"continue with orchestrate sweep {spec.path} --resume --storage {storage}")
         return 130
-    print(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
-          f"{summary['stopped']} stopped early, {summary['failed']} failed", file=sys.stderr)
-    print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment_path}")
-    grids = "trial_*/work/*/samples" if spec.fuse_trials > 1 else "trial_*/work/samples"
-    print(f"sample grids: {experiment_path}/{grids}/ (and as MLflow artifacts)")
-    print(f"see them: orchestrate ui --storage {storage}" if tracking_uri is None else
+    _log(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
+         f"{summary['stopped']} stopped early, {summary['failed']} failed")
+    experiment = storage / spec.name
+    print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment}")
+    work = f"trial_*/{layout.WORK}/*/{layout.SAMPLES}" if spec.fuse_trials > 1 else f"trial_*/{layout.WORK}/{layout.SAMPLES}"
+    print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
+    print(f"see them: orchestrate ui --storage {storage}" if options.tracking_uri is None else
           f"see them: open {uri} in a browser")
     return 0 if summary["failed"] == 0 else 1
 
@@ -218,11 +219,11 @@ def summarize(results, completed: set) -> dict[str, int]:
     summary = {"finished": 0, "diverged": 0, "stopped": 0, "failed": 0}
     for result in results:
         metrics = result.metrics or {}
-        status = metrics.get("trial_status")
-        fused = result.config.get("hp", {}).get("fused") if result.config else None
-        if fused is not None:                    # one Ray Tune trial of several fused trials
+        status = metrics.get(layout.STATUS_TAG)
+        hp = result.config.get("hp") if result.config else None
+        if isinstance(hp, FusedGroup):                 # one Ray Tune trial of several fused trials
             if result.error is not None:
-                summary["failed"] += len(fused)
+                summary["failed"] += len(hp)
             elif status != "interrupted" and metrics.get("fused_statuses"):
                 for each in metrics["fused_statuses"].split(","):
                     if each in ("finished", "diverged"):
@@ -237,17 +238,17 @@ def summarize(results, completed: set) -> dict[str, int]:
     return summary
 
 
-def close_open_runs(uri: str, experiment_id: str, parent: str, results) -> None:
+def close_open_runs(state: SweepState, results) -> None:
     """Child runs left open by trials that failed for good (closed as failed) or that the
     scheduler stopped early (closed as stopped)."""
     from mlflow.tracking import MlflowClient
 
     failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
-    client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    client = MlflowClient(tracking_uri=state.tracking_uri)
+    runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id))
     for run in runs:
         if run.info.status != "RUNNING":
             continue
-        status = "failed" if run.data.params.get("ray_trial_id") in failed else "stopped"
-        client.set_tag(run.info.run_id, "trial_status", status)
+        status = "failed" if run.data.params.get(layout.RAY_TRIAL_PARAM) in failed else "stopped"
+        client.set_tag(run.info.run_id, layout.STATUS_TAG, status)
         client.set_terminated(run.info.run_id, "FAILED" if status == "failed" else "KILLED")

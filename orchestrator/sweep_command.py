@@ -9,16 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .specs import UsageError
+from . import layout
+from .errors import UsageError
+from .layout import DEFAULT_STORAGE
 from .sweep_spec import load_sweep_spec
-
-DEFAULT_STORAGE = "runs/sweeps"
 
 SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
 
 Every grid point (times every seed) is one trial. Trials run on GPUs with fractional shares when
-the cluster has GPUs, on CPUs otherwise. From half of max_iter on, each trial trains an independent
-Wasserstein critic as a Ray actor in resources it reserved. A failed trial is retried from its last
+the cluster has GPUs, on CPUs otherwise. Each trial starts an independent Wasserstein critic as a
+Ray actor in resources it reserved; the critic's process starts with the trial and it trains from
+half of max_iter on. A failed trial is retried from its last
 checkpoint (max_failures in the spec); an interrupted sweep continues with --resume without
 rerunning finished trials. MLflow: one parent run per sweep, one child run per trial.
 """
@@ -38,6 +39,8 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (a server or another SQLite file); "
                         "default: sqlite:///<storage>/mlflow.db")
     parser.add_argument("--data-root", help="folder holding the datasets, on every node")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Ray's and MLflow's own messages and Ray Tune's console output")
     parser.set_defaults(handler=run_sweep_command)
 
     ui = subparsers.add_parser("ui", help="open the MLflow UI on a sweep store (127.0.0.1 only)")
@@ -50,26 +53,24 @@ def add_parsers(subparsers) -> None:
 def run_sweep_command(args: argparse.Namespace) -> int:
     spec = load_sweep_spec(args.spec)
     if args.dry_run:
-        trials = spec.trials()
-        for trial in trials:
+        for trial in spec.trials:
             print(json.dumps(trial, sort_keys=True))
         what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
-                else f"{len(trials)} trials")
+                else f"{len(spec.trials)} trials")
         if spec.fuse_trials > 1:
-            what += f", fused into {len(spec.tune_trials())} models of up to {spec.fuse_trials} trials"
+            what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}", file=sys.stderr)
         return 0
-    from .sweep import run_sweep
+    from .sweep import SweepOptions, run_sweep
 
-    return run_sweep(spec, address=args.address, storage=Path(args.storage), tracking_uri=args.tracking_uri,
-                     resume=args.resume, data_root=args.data_root)
+    return run_sweep(spec, SweepOptions(storage=Path(args.storage), address=args.address,
+                                        tracking_uri=args.tracking_uri, resume=args.resume,
+                                        data_root=args.data_root, verbose=args.verbose))
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from .tracking import default_tracking_uri
-
-    uri = args.tracking_uri or default_tracking_uri(Path(args.storage))
-    if args.tracking_uri is None and not (Path(args.storage) / "mlflow.db").is_file():
+    uri = args.tracking_uri or layout.default_tracking_uri(Path(args.storage))
+    if args.tracking_uri is None and not (Path(args.storage) / layout.DEFAULT_DB).is_file():
         raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
     mlflow = Path(sys.executable).with_name("mlflow")

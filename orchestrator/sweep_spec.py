@@ -12,28 +12,35 @@
     mode: max
     resources: {cpus: 1, gpus: auto, trials_per_gpu: 4, fuse_trials: 1}
                                     # fuse_trials: N trials of one architecture as one fused model
-    critic: {enabled: true, steps_per_report: 100, cpus: 1}
+    independent_critic: {enabled: true, steps_per_report: 100, cpus: 1, gpus: auto}
+                                    # (also read as ``critic:``, its earlier name)
     evaluation: {samples: 10000, diversity_pairs: 5000, codes: 2000}   # at the end of each trial
     max_failures: 3                 # retries of a failed trial from its last checkpoint
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from trainer.config import ConfigError, TrialConfig
 
-from .specs import SpecError, read_yaml
+from . import layout
+from .errors import SpecError
+from .settings import EvaluationSettings, FusedGroup, IndependentCriticSettings
+from .spec_yaml import read_yaml
 
+CRITIC_SECTION, OLD_CRITIC_SECTION = "independent_critic", "critic"
 TOP_LEVEL = {"name", "description", "trial", "grid", "seeds", "search", "num_samples", "scheduler",
-             "metric", "mode", "resources", "critic", "evaluation", "max_failures"}
+             "metric", "mode", "resources", CRITIC_SECTION, OLD_CRITIC_SECTION, "evaluation", "max_failures"}
 RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu", "fuse_trials"}
 RUNTIME_SETTINGS = ("device", "data_root")
-CRITIC_KEYS = {"enabled", "steps_per_report", "cpus", "gpus"}
-EVALUATION_KEYS = {"samples", "diversity_pairs", "codes"}
+CRITIC_KEYS = {f.name for f in dataclasses.fields(IndependentCriticSettings)}
+EVALUATION_KEYS = {f.name for f in dataclasses.fields(EvaluationSettings)}
 
 
 @dataclass
@@ -53,46 +60,56 @@ class SweepSpec:
     gpus: float | str = "auto"
     trials_per_gpu: int = 4
     fuse_trials: int = 1                # trials per fused model (trainer.fused); 1: unfused
-    critic_enabled: bool = True
-    critic_steps_per_report: int = 100
-    critic_cpus: float = 1.0
-    critic_gpus: float | str = "auto"
+    independent_critic: IndependentCriticSettings = field(default_factory=IndependentCriticSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     max_failures: int = 3
-    # final evaluation of every finished trial: samples for the metrics (0 skips it), MS-SSIM
-    # pairs for sample diversity, test images encoded for the latent statistics
-    eval_samples: int = 10_000
-    eval_diversity_pairs: int = 5000
-    eval_codes: int = 2000
 
-    # ------------------------------------------------------------------ expansion
-    def trials(self) -> list[dict[str, Any]]:
+    # ------------------------------------------------------------------ expansion (once)
+    @cached_property
+    def trials(self) -> tuple[dict[str, Any], ...]:
         """Every trial's full hyperparameters (grid search: the product of the grid and seeds)."""
         keys = list(self.grid)
         seeds = self.seeds if self.seeds is not None else [self.trial.get("seed", 0)]
         result = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
             for seed in seeds:
-                hp = {**self.trial, **dict(zip(keys, values)), "seed": seed}
-                values_ = TrialConfig.from_dict(hp, source=str(self.path)).to_dict()
+                hp = {**self.trial, **dict(zip(keys, values, strict=True)), "seed": seed}
+                full = TrialConfig.from_dict(hp, source=str(self.path)).to_dict()
                 for run_setting in RUNTIME_SETTINGS:          # chosen by the sweep at run time
-                    values_.pop(run_setting)
-                result.append(values_)
-        return result
+                    full.pop(run_setting)
+                result.append(full)
+        return tuple(result)
 
-    def tune_trials(self) -> list[dict[str, Any]]:
+    @cached_property
+    def tune_trials(self) -> tuple[dict[str, Any] | FusedGroup, ...]:
         """What each Ray Tune trial trains: one trial's hyperparameters, or with ``fuse_trials``
-        > 1 ``{"fused": [...]}``, up to that many trials that share an architecture."""
-        trials = self.trials()
+        > 1 a :class:`FusedGroup` of up to that many trials that share an architecture."""
         if self.fuse_trials == 1:
-            return trials
+            return self.trials
         from trainer.fused import PER_TRIAL
 
         groups: dict[tuple, list[dict[str, Any]]] = {}
-        for hp in trials:
+        for hp in self.trials:
             key = tuple(sorted((k, repr(v)) for k, v in hp.items() if k not in PER_TRIAL))
             groups.setdefault(key, []).append(hp)
-        return [{"fused": members[i:i + self.fuse_trials]}
-                for members in groups.values() for i in range(0, len(members), self.fuse_trials)]
+        return tuple(FusedGroup(tuple(members[i:i + self.fuse_trials]))
+                     for members in groups.values() for i in range(0, len(members), self.fuse_trials))
+
+    @property
+    def trial_count(self) -> int:
+        """Trials the sweep runs: the grid's, or Optuna's samples."""
+        return self.num_samples if self.search == "optuna" else len(self.trials)
+
+    @property
+    def max_iter(self) -> int:
+        return max(hp["max_iter"] for hp in self.trials)
+
+    @property
+    def total_iterations(self) -> int:
+        """Iterations of all trials together (Optuna: its samples at the longest max_iter)."""
+        if self.search == "optuna":
+            return self.num_samples * self.max_iter
+        return sum(hp["max_iter"] for hp in self.trials)
 
 
 def _fail(path, message: str):
@@ -158,37 +175,49 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     if not isinstance(num_samples, int) or num_samples < 1:
         _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
     resources = _mapping(path, content, "resources", RESOURCE_KEYS)
-    critic = _mapping(path, content, "critic", CRITIC_KEYS)
+    critic = _critic_section(path, content)
+    defaults = EvaluationSettings()
     evaluation = _mapping(path, content, "evaluation", EVALUATION_KEYS)
-    eval_values = {key: int(_number(path, f"evaluation.{key}", evaluation.get(key, default), 0))
-                   for key, default in (("samples", 10_000), ("diversity_pairs", 5000), ("codes", 2000))}
-    if eval_values["samples"] == 1:
+    evaluation = EvaluationSettings(**{
+        key: int(_number(path, f"evaluation.{key}", evaluation.get(key, getattr(defaults, key)), 0))
+        for key in EVALUATION_KEYS})
+    if evaluation.samples == 1:
         _fail(path, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2")
     max_failures = content.get("max_failures", 3)
     if not isinstance(max_failures, int) or max_failures < 0:
         _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
     spec = SweepSpec(
         path=path, name=name, description=str(content.get("description", "")), trial=trial, grid=grid,
-        seeds=seeds, search=search, num_samples=num_samples, scheduler=scheduler, metric=metric,
-        mode=mode,
+        seeds=seeds, search=search, num_samples=num_samples, scheduler=scheduler,
+        metric=layout.metric_key(metric) if metric else None, mode=mode,
         cpus=_number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
         gpus=_number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
         trials_per_gpu=int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
         fuse_trials=_integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1)),
-        critic_enabled=bool(critic.get("enabled", True)),
-        critic_steps_per_report=int(_number(path, "critic.steps_per_report",
-                                            critic.get("steps_per_report", 100), 1)),
-        critic_cpus=_number(path, "critic.cpus", critic.get("cpus", 1.0), 0.01),
-        critic_gpus=_number(path, "critic.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True),
-        max_failures=max_failures, eval_samples=eval_values["samples"],
-        eval_diversity_pairs=eval_values["diversity_pairs"], eval_codes=eval_values["codes"])
+        independent_critic=critic, evaluation=evaluation, max_failures=max_failures)
     try:
-        spec.trials()                                # every trial must be a valid TrialConfig
+        spec.trials                                  # every trial must be a valid TrialConfig
     except ConfigError as err:
         raise SpecError(str(err)) from None
     if spec.fuse_trials > 1:
         _check_fusable(spec)
     return spec
+
+
+def _critic_section(path, content) -> IndependentCriticSettings:
+    if CRITIC_SECTION in content and OLD_CRITIC_SECTION in content:
+        _fail(path, f"fields '{CRITIC_SECTION}' and '{OLD_CRITIC_SECTION}' (its earlier name) are both "
+                    f"given; keep '{CRITIC_SECTION}'")
+    key = OLD_CRITIC_SECTION if OLD_CRITIC_SECTION in content else CRITIC_SECTION
+    critic = _mapping(path, content, key, CRITIC_KEYS)
+    enabled = critic.get("enabled", True)
+    if not isinstance(enabled, bool):
+        _fail(path, f"field '{key}.enabled' must be true or false, got {enabled!r}")
+    return IndependentCriticSettings(
+        enabled=enabled,
+        steps_per_report=int(_number(path, f"{key}.steps_per_report", critic.get("steps_per_report", 100), 1)),
+        cpus=_number(path, f"{key}.cpus", critic.get("cpus", 1.0), 0.01),
+        gpus=_number(path, f"{key}.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True))
 
 
 def _integer(path, name, value) -> int:
@@ -203,7 +232,7 @@ def _check_fusable(spec: SweepSpec) -> None:
     if spec.search != "grid" or spec.scheduler != "none":
         _fail(spec.path, "resources.fuse_trials > 1 needs search: grid and scheduler: none (Optuna and "
                          "ASHA act on single trials); set fuse_trials: 1 to use them")
-    models = sorted({hp["model"] for hp in spec.trials()} - set(FUSABLE_MODELS))
+    models = sorted({hp["model"] for hp in spec.trials} - set(FUSABLE_MODELS))
     if models:
         _fail(spec.path, f"resources.fuse_trials > 1: fused training supports {', '.join(FUSABLE_MODELS)}, "
                          f"not {', '.join(models)}; set fuse_trials: 1")

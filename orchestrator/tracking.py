@@ -15,16 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = "mlflow.db"
-STATUS_TAG = "trial_status"
+from . import layout
+
 SERVER_WAIT_S = 300.0          # how long a trial waits for an unreachable tracking server to return
 # MLflow's HTTP client retries for minutes by default; trials buffer instead, so fail fast
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-
-
-def default_tracking_uri(storage: Path) -> str:
-    return f"sqlite:///{(storage / DEFAULT_DB).resolve()}"
 
 
 def _client(uri: str):
@@ -82,22 +78,28 @@ def create_sqlite_store(uri: str, artifact_root: Path) -> None:
 
 
 def ensure_experiment(uri: str, name: str, storage: Path) -> str:
-    """The experiment's id, creating it (and a fresh SQLite store) once, from the driver."""
-    create_sqlite_store(uri, storage / "mlartifacts")
+    """The experiment's id, creating it (and a fresh SQLite store) once, from the driver. It is
+    tagged as a model-training experiment, so the MLflow UI opens it on its runs (not on the
+    GenAI traces overview)."""
+    create_sqlite_store(uri, storage / layout.ARTIFACTS)
     client = _client(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
-        return experiment.experiment_id
+        experiment_id = experiment.experiment_id
+        if experiment.tags.get(layout.EXPERIMENT_KIND_TAG) != layout.EXPERIMENT_KIND:
+            client.set_experiment_tag(experiment_id, layout.EXPERIMENT_KIND_TAG, layout.EXPERIMENT_KIND)
+        return experiment_id
     artifacts = None
     if uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri:
-        artifacts = (storage / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=artifacts)
+        artifacts = (storage / layout.ARTIFACTS).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=artifacts,
+                                    tags={layout.EXPERIMENT_KIND_TAG: layout.EXPERIMENT_KIND})
 
 
 def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_count: int) -> str:
     client = _client(uri)
     run = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
-                            tags={"kind": "sweep", "git_commit": git_commit()})
+                            tags={layout.KIND_TAG: layout.SWEEP_KIND, layout.GIT_COMMIT_TAG: git_commit()})
     params = {"spec": spec.name, "search": spec.search, "scheduler": spec.scheduler,
               "trials": trial_count, "grid": ", ".join(f"{k}={v}" for k, v in spec.grid.items()),
               **{f"version.{k}": v for k, v in package_versions().items()}}
@@ -113,7 +115,8 @@ def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"trials_{k}", float(v), now, 0) for k, v in summary.items()])
+    client.log_batch(run_id, metrics=[Metric(layout.trials_metric(k), float(v), now, 0)
+                                      for k, v in summary.items()])
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -139,8 +142,8 @@ class TrialTracker:
             # a new trial may start while the tracking server is away: wait for it (minutes)
             run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
                 experiment_id, run_name=trial_name,
-                tags={"mlflow.parentRunId": parent_run_id, "kind": "trial", STATUS_TAG: "running",
-                      **(tags or {})}))
+                tags={layout.PARENT_TAG: parent_run_id, layout.KIND_TAG: layout.TRIAL_KIND,
+                      layout.STATUS_TAG: "running", **(tags or {})}))
             self.run_id = run.info.run_id
             from mlflow.entities import Param
 
@@ -150,7 +153,7 @@ class TrialTracker:
             # where the trial ran: the current Ray node, and every node it ran on (retries move it)
             if not self.nodes or self.nodes[-1] != node:
                 self.nodes.append(node)
-            self.pending_tags.update({"ray_node_id": node, "ray_nodes": ",".join(self.nodes)})
+            self.pending_tags.update({layout.NODE_TAG: node, layout.NODES_TAG: ",".join(self.nodes)})
 
     def state(self) -> dict:
         return {"run_id": self.run_id, "pending_metrics": list(self.pending_metrics),
@@ -158,7 +161,7 @@ class TrialTracker:
                 "nodes": list(self.nodes)}
 
     def add(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None,
-            folder: str = "samples") -> None:
+            folder: str = layout.SAMPLES) -> None:
         """Buffer metrics at ``step`` and files for the run's artifact ``folder``."""
         now = int(time.time() * 1000)
         self.pending_metrics += [(k, float(v), now, step) for k, v in metrics.items()]
@@ -195,9 +198,9 @@ class TrialTracker:
         while not self.flush() and time.time() < deadline:
             time.sleep(5)
         client = _client(self.uri)
-        _retry_for(wait_s, lambda: client.set_tag(self.run_id, STATUS_TAG, status))
+        _retry_for(wait_s, lambda: client.set_tag(self.run_id, layout.STATUS_TAG, status))
         if message:
-            _retry_for(wait_s, lambda: client.set_tag(self.run_id, "trial_message", message[:5000]))
+            _retry_for(wait_s, lambda: client.set_tag(self.run_id, layout.MESSAGE_TAG, message[:5000]))
         _retry_for(wait_s, lambda: client.set_terminated(
             self.run_id, "FINISHED" if status in ("finished", "diverged") else "FAILED"))
 

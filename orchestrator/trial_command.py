@@ -11,7 +11,7 @@ import yaml
 from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
 
-from .specs import build_config
+from .trial_spec import build_config
 
 HELP = """Run one trial without Ray: train a model from a YAML spec and/or --set overrides.
 

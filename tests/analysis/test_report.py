@@ -15,16 +15,27 @@ from mlflow.tracking import MlflowClient
 
 from analysis.errors import AnalysisError
 from analysis.runs import load_sweep
+from orchestrator import layout
+from orchestrator.analyze_command import resolve_sweep
 
 OUTPUTS = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md",
            "metric_correlation.csv", "metric_different_halves.csv", "box_plots.png", "critic_curves.png",
            "latent_alphagan.png", "metric_agreement.png", "report.html"}
 
 
+def mlflow_name(key: str, old_names: bool) -> str:
+    """How `orchestrate sweep` names a final metric in MLflow: with its section (critic/, eval/),
+    or as sweeps recorded before sections did (the bare key)."""
+    if old_names:
+        return key
+    return "critic/" + key.removeprefix("critic_") if key.startswith("critic_") else "eval/" + key
+
+
 def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_status="FINISHED",
-               codes: np.ndarray | None = None) -> tuple[MlflowClient, str]:
+               codes: np.ndarray | None = None, old_names: bool = False) -> tuple[MlflowClient, str]:
     """A sweep as `orchestrate sweep` records it: a parent run and one child run per trial.
-    ``trials``: dicts with status, lr and final metric values (critic curves at steps 10, 20)."""
+    ``trials``: dicts with status, lr and final metric values (critic curves at steps 10, 20).
+    ``old_names``: metric names without sections, as older sweeps wrote them."""
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(name)
     experiment_id = (experiment.experiment_id if experiment else
@@ -41,8 +52,8 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
             if key in ("status", "lr"):
                 continue
             if key.startswith("critic"):                 # a curve ending at the final value
-                metrics.append(Metric(key, value - 1.0, 0, 10))
-            metrics.append(Metric(key, value, 0, 20))
+                metrics.append(Metric(mlflow_name(key, old_names), value - 1.0, 0, 10))
+            metrics.append(Metric(mlflow_name(key, old_names), value, 0, 20))
         client.log_batch(run, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
         if codes is not None and trial["status"] == "finished":
             path = storage / f"codes_{i}.npy"
@@ -78,9 +89,15 @@ def analyze(*args, cwd=None):
                           capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
-def test_runs_read_back_with_params_status_and_last_metric_values(tmp_path):
-    make_sweep(tmp_path, "toy", "alphagan", alphagan_trials())
-    sweep = load_sweep("toy", storage=tmp_path)
+def load(storage: Path, name: str):
+    return load_sweep(name, tracking_uri=layout.default_tracking_uri(storage), records=layout)
+
+
+@pytest.mark.parametrize("old_names", [False, True])
+def test_runs_read_back_with_params_status_and_last_metric_values(tmp_path, old_names):
+    """Also for a store whose metric names have no sections (sweeps recorded before they had)."""
+    make_sweep(tmp_path, "toy", "alphagan", alphagan_trials(), old_names=old_names)
+    sweep = load(tmp_path, "toy")
     assert sweep.counts() == {"finished": 3, "diverged": 1, "stopped": 0, "failed": 0, "running": 0}
     assert not sweep.running
     table = sweep.trials.set_index("trial")
@@ -90,9 +107,10 @@ def test_runs_read_back_with_params_status_and_last_metric_values(tmp_path):
 
 
 def test_two_sweeps_side_by_side_with_exact_quartiles_and_every_file(tmp_path):
+    """The DCGAN sweep is recorded with the old metric names (no sections): both analyse."""
     codes = np.random.default_rng(0).normal(size=(50, 6))
     _, parent = make_sweep(tmp_path, "colormnist_alphagan", "alphagan", alphagan_trials(), codes=codes)
-    make_sweep(tmp_path, "colormnist_dcgan", "dcgan", dcgan_trials())
+    make_sweep(tmp_path, "colormnist_dcgan", "dcgan", dcgan_trials(), old_names=True)
     reference = tmp_path / "reference.json"
     reference.write_text(json.dumps({"reference": "colormnist", "metrics": {
         "sample_diversity": 0.829, "sample_diversity_noisy": 0.83, "inception_score": 511.5, "fid": 14.6,
@@ -166,4 +184,4 @@ def test_bad_input_is_one_clear_line(tmp_path, case, message):
 
 def test_missing_store_raises_analysis_error(tmp_path):
     with pytest.raises(AnalysisError, match="no MLflow store"):
-        load_sweep("toy", storage=tmp_path)
+        resolve_sweep("toy", tmp_path, None)

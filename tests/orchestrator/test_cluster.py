@@ -75,9 +75,9 @@ def assert_complete(cluster, name, max_iter):
     assert len({r.data.params["ray_trial_id"] for r in children}) == 4            # none doubled
     for run in children:
         assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
-        assert set(steps(client, run, "generator")) == set(range(5, max_iter + 1, 5))
-        assert set(steps(client, run, "critic_neg_w_test")) == set(range(max_iter // 2, max_iter + 1, 5))
-        assert steps(client, run, "sample_diversity")[-1:] == [max_iter]
+        assert set(steps(client, run, "loss/generator")) == set(range(5, max_iter + 1, 5))
+        assert set(steps(client, run, "critic/neg_w_test")) == set(range(max_iter // 2, max_iter + 1, 5))
+        assert steps(client, run, "eval/sample_diversity")[-1:] == [max_iter]
         grids = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
         assert f"samples/samples_{max_iter:07d}.png" in grids
     return client, children
@@ -104,7 +104,7 @@ def test_killed_worker_node_trials_finish_on_the_survivor(cluster, tmp_path):
     def worker_trial_past_15():
         client, children = runs(cluster, "nodekill")
         for run in children:
-            if run.data.tags.get("ray_node_id") in worker and steps(client, run, "generator")[-1:] >= [15]:
+            if run.data.tags.get("ray_node_id") in worker and steps(client, run, "loss/generator")[-1:] >= [15]:
                 killed["run"] = run.info.run_id
                 return True
         return False
@@ -131,7 +131,7 @@ def test_mlflow_outage_of_30_seconds_loses_no_metric(cluster, tmp_path):
 
     def reported_10():
         client, children = runs(cluster, "outage")
-        return any(steps(client, r, "generator")[-1:] >= [10] for r in children)
+        return any(steps(client, r, "loss/generator")[-1:] >= [10] for r in children)
 
     try:
         wait_for(reported_10, 600, "a trial past iteration 10", process)
@@ -147,7 +147,7 @@ def test_mlflow_outage_of_30_seconds_loses_no_metric(cluster, tmp_path):
     stdout, stderr = finish(process)
     client, children = assert_complete(cluster, "outage", 60)
     # reports made while the server was down reached it afterwards (the timestamp is the report's)
-    during = [m for r in children for m in client.get_metric_history(r.info.run_id, "generator")
+    during = [m for r in children for m in client.get_metric_history(r.info.run_id, "loss/generator")
               if down * 1000 <= m.timestamp <= up * 1000]
     assert during, "no report fell into the outage: the test did not test it"
     print(f"{len(during)} reports made during the outage arrived later")

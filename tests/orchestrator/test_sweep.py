@@ -23,18 +23,18 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
     assert f"orchestrate ui --storage {storage}" in out.stdout
     client, parents, children = child_runs(storage, "smoke")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert parents[0].data.metrics["trials_finished"] == 4 and parents[0].data.params["spec"] == "smoke"
+    assert parents[0].data.metrics["trials/finished"] == 4 and parents[0].data.params["spec"] == "smoke"
     assert len(children) == 4
     assert {r.data.params["lr_generator"] for r in children} == {"0.0001", "0.0005"}
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
         assert run.data.params["model"] == "alphagan" and run.data.params["max_iter"] == "20"
-        assert steps(client, run, "generator") == [5, 10, 15, 20]
-        assert steps(client, run, "encoder") == [5, 10, 15, 20]
-        assert steps(client, run, "critic_neg_w_test") == [10, 15, 20]      # from halfway on
-        assert steps(client, run, "sample_diversity") == [20]               # the final evaluation
-        assert 0 < run.data.metrics["sample_diversity"] < 1
+        assert steps(client, run, "loss/generator") == [5, 10, 15, 20]
+        assert steps(client, run, "loss/encoder") == [5, 10, 15, 20]
+        assert steps(client, run, "critic/neg_w_test") == [10, 15, 20]      # from halfway on
+        assert steps(client, run, "eval/sample_diversity") == [20]          # the final evaluation
+        assert 0 < run.data.metrics["eval/sample_diversity"] < 1
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
         assert "samples/samples_0000020.png" in artifacts
         assert "samples/reconstructions_0000020.png" in artifacts
@@ -52,7 +52,7 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path,
 
     def reported_past_15():
         ready = children_when_ready(tmp_path, "killed")
-        return bool(ready and any(steps(ready[0], r, "generator")[-1:] >= [15] for r in ready[1])
+        return bool(ready and any(steps(ready[0], r, "loss/generator")[-1:] >= [15] for r in ready[1])
                     and ray_trial_workers())
 
     returncode, _, stderr = sweep_until(spec, tmp_path, reported_past_15, "a trial past iteration 15",
@@ -64,9 +64,9 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path,
     assert len({run.data.params["ray_trial_id"] for run in children}) == 4 // fuse_trials
     for run in children:
         assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
-        history = steps(client, run, "generator")
+        history = steps(client, run, "loss/generator")
         assert set(history) == set(range(5, 61, 5)), history            # no report lost
-        critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic_steps"),
+        critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic/steps"),
                                           key=lambda m: (m.step, m.timestamp))]
         assert critic == sorted(critic) and critic[0] == 5              # the critic was not restarted
 
@@ -83,7 +83,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert returncode == 130, stderr[-3000:]
     assert "--resume" in stderr
     client, _, before = child_runs(tmp_path, "resumed")
-    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "generator"))
+    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
                 for r in before if r.data.tags.get("trial_status") == "finished"}
     assert finished
     again = subprocess.run(sweep_command(spec, tmp_path), capture_output=True, text=True, timeout=300)
@@ -95,9 +95,9 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 4
     for run in children:
         assert run.data.tags["trial_status"] == "finished"
-        assert set(steps(client, run, "generator")) == set(range(5, 41, 5))
+        assert set(steps(client, run, "loss/generator")) == set(range(5, 41, 5))
         if run.info.run_id in finished:                               # not trained again
-            assert len(client.get_metric_history(run.info.run_id, "generator")) == finished[run.info.run_id]
+            assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished[run.info.run_id]
 
 
 def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
@@ -129,14 +129,14 @@ def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_
     assert "4 trials fused into 2 models" in out.stderr
     assert "sweep fused: 4 finished, 0 diverged, 0 stopped early, 0 failed" in out.stderr
     client, parents, children = child_runs(tmp_path, "fused")
-    assert len(children) == 4 and parents[0].data.metrics["trials_finished"] == 4
+    assert len(children) == 4 and parents[0].data.metrics["trials/finished"] == 4
     groups = {}
     for run in children:
         groups.setdefault(run.data.params["ray_trial_id"], set()).add(run.data.tags["fused_index"])
         assert run.info.status == "FINISHED" and run.data.tags["trial_status"] == "finished"
-        assert steps(client, run, "generator") == [5, 10, 15, 20]
-        assert steps(client, run, "critic_neg_w_test") == [10, 15, 20]
-        assert steps(client, run, "sample_diversity") == [20]
+        assert steps(client, run, "loss/generator") == [5, 10, 15, 20]
+        assert steps(client, run, "critic/neg_w_test") == [10, 15, 20]
+        assert steps(client, run, "eval/sample_diversity") == [20]
         assert "samples/samples_0000020.png" in {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
         assert [a.path for a in client.list_artifacts(run.info.run_id, "latent")] == ["latent/test_codes_0000020.npy"]
     assert sorted(map(sorted, groups.values())) == [["0", "1"], ["0", "1"]]
@@ -147,7 +147,7 @@ def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_
 
     alone = {key(run): run for run in unfused}
     for run in children:
-        for loss in ("encoder", "generator", "discriminator", "code_discriminator"):
+        for loss in ("loss/encoder", "loss/generator", "loss/discriminator", "loss/code_discriminator"):
             got = client.get_metric_history(run.info.run_id, loss)
             want = unfused_client.get_metric_history(alone[key(run)].info.run_id, loss)
             first = {m.step: m.value for m in got}[5], {m.step: m.value for m in want}[5]

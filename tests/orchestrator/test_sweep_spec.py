@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.specs import SpecError
+from orchestrator.errors import SpecError
 from orchestrator.sweep_spec import load_sweep_spec
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
@@ -35,7 +35,7 @@ def paper_grid(dataset, model):
 @pytest.mark.parametrize("model", ["alphagan", "dcgan", "wgangp", "age"])
 def test_shipped_spec_holds_the_papers_sweep(dataset, model):
     spec = load_sweep_spec(SPACES / f"{dataset}_{model}.yaml")
-    trials = spec.trials()
+    trials = spec.trials
     grid = paper_grid(dataset, model)
     expected = 1
     for values in grid.values():
@@ -62,17 +62,17 @@ def test_seeds_repeat_every_grid_point(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"},
                                     "grid": {"lr_generator": [1e-4, 2e-4]}, "seeds": [0, 1, 2]}))
-    trials = load_sweep_spec(path).trials()
+    trials = load_sweep_spec(path).trials
     assert len(trials) == 6 and sorted({t["seed"] for t in trials}) == [0, 1, 2]
 
 
 def test_quickstart_and_smoke_are_valid_specs():
     smoke = load_sweep_spec(SPACES / "smoke.yaml")
-    assert len(smoke.trials()) >= 4
-    assert (smoke.eval_samples, smoke.eval_diversity_pairs, smoke.eval_codes) == (200, 200, 100)
+    assert len(smoke.trials) >= 4
+    assert (smoke.evaluation.samples, smoke.evaluation.diversity_pairs, smoke.evaluation.codes) == (200, 200, 100)
     quickstart = load_sweep_spec(SPACES / "quickstart.yaml")
-    assert quickstart.trials()[0]["dataset"] == "digits"
-    assert (quickstart.eval_samples, quickstart.eval_diversity_pairs, quickstart.eval_codes) == (10_000, 5000, 2000)
+    assert quickstart.trials[0]["dataset"] == "digits"
+    assert (quickstart.evaluation.samples, quickstart.evaluation.diversity_pairs, quickstart.evaluation.codes) == (10_000, 5000, 2000)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -121,11 +121,11 @@ def test_fused_trials_group_by_architecture_in_grid_order(tmp_path):
                                              "recon_weight_encoder": [1, 10]},
                                     "seeds": [0, 1], "resources": {"fuse_trials": 3}}))
     spec = load_sweep_spec(path)
-    models = spec.tune_trials()
-    assert [len(m["fused"]) for m in models] == [3, 3, 2, 3, 3, 2]
+    models = spec.tune_trials
+    assert [len(m.members) for m in models] == [3, 3, 2, 3, 3, 2]
     for model in models:
-        assert len({hp["latent_dim"] for hp in model["fused"]}) == 1
-    assert [hp for m in models for hp in m["fused"]] == spec.trials()
+        assert len({hp["latent_dim"] for hp in model.members}) == 1
+    assert tuple(hp for m in models for hp in m.members) == spec.trials
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(path), "--dry-run"],
                          capture_output=True, text=True, timeout=120)
     assert "16 trials, fused into 6 models of up to 3 trials" in out.stderr

@@ -7,12 +7,14 @@ import textwrap
 
 import pytest
 
-from orchestrator.tracking import create_sqlite_store, default_tracking_uri
+from orchestrator.layout import default_tracking_uri
+from orchestrator.tracking import create_sqlite_store
 
 DRIVER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from orchestrator.tracking import default_tracking_uri, ensure_experiment
+    from orchestrator.layout import default_tracking_uri
+    from orchestrator.tracking import ensure_experiment
     storage = Path(sys.argv[1])
     print(ensure_experiment(default_tracking_uri(storage), "race", storage))
 """)
@@ -23,7 +25,7 @@ WATCHER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from mlflow.tracking import MlflowClient
-    from orchestrator.tracking import default_tracking_uri
+    from orchestrator.layout import default_tracking_uri
     storage = Path(sys.argv[1])
     while not (storage / "mlflow.db").exists():
         time.sleep(0.001)

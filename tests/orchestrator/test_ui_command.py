@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from orchestrator.tracking import default_tracking_uri, ensure_experiment
+from orchestrator.layout import default_tracking_uri
+from orchestrator.tracking import ensure_experiment
 
 
 def free_port() -> int:

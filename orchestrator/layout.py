@@ -1,0 +1,135 @@
+"""Every name a sweep writes, in one place: where its records live on disk, and the MLflow tags,
+params and metric names of its runs. Read by the sweep, the trial runner, ``analyze`` (which hands
+this module to ``analysis`` as its record names) and ``evaluate``.
+
+On disk, under the sweep's ``--storage`` folder::
+
+    mlflow.db                       the default SQLite tracking store (+ mlartifacts/)
+    <name>.sweep.json               the sweep's state (sweep_state.SweepState)
+    <name>/                         Ray Tune's experiment folder
+        trial_<id>/work/            one Ray Tune trial's own folder
+            checkpoint/             its checkpoints (fused: checkpoints/<k>/, work/<k>/ per trial)
+            samples/                sample and reconstruction grids
+            latent/                 codes of test images from the final evaluation
+            mlflow_run.json         its MLflow run id, written before the first checkpoint
+
+MLflow metric names carry a section, so the UI groups them: ``loss/<loss>`` (the training losses
+of Algorithm 1), ``critic/neg_w_val`` and ``critic/neg_w_test`` (the independent critic),
+``eval/<metric>`` (the final evaluation), ``perf/iterations_per_second``, and on the sweep's own
+run ``trials/<status>``. Ray Tune sees the unsectioned keys (``critic_neg_w_test``), which are also
+what ``analysis`` works with; :func:`metric_key` maps a name back to its key, old unsectioned
+names included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# ------------------------------------------------------------------ on disk
+DEFAULT_DB = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+STATE_SUFFIX = ".sweep.json"
+WORK = "work"
+CHECKPOINT = "checkpoint"
+FUSED_CHECKPOINTS = "checkpoints"
+SAMPLES = "samples"
+LATENT = "latent"
+RUN_FILE = "mlflow_run.json"
+ANALYSIS = "analysis"                           # artifact folder of the report in the sweep's run
+DEFAULT_STORAGE = "runs/sweeps"
+
+
+def state_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{STATE_SUFFIX}"
+
+
+def default_tracking_uri(storage: Path) -> str:
+    return f"sqlite:///{(storage / DEFAULT_DB).resolve()}"
+
+
+def trial_folder_name(trial_id: str) -> str:
+    """A Ray Tune trial's folder in the experiment folder (Ray Tune's files and the trial's work)."""
+    return f"trial_{trial_id}"
+
+
+def trial_work_dir(experiment_dir: Path, trial_id: str) -> Path:
+    return experiment_dir / trial_folder_name(trial_id) / WORK
+
+
+def reference_metrics_path(dataset: str) -> Path:
+    """Where ``orchestrate evaluate --reference`` writes a dataset's own metrics by default."""
+    return Path("runs") / f"reference-{dataset}" / "metrics.json"
+
+
+# ------------------------------------------------------------------ MLflow tags and params
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"    # the MLflow UI opens such an experiment on its runs
+KIND_TAG = "kind"
+SWEEP_KIND = "sweep"
+TRIAL_KIND = "trial"
+PARENT_TAG = "mlflow.parentRunId"
+STATUS_TAG = "trial_status"
+MESSAGE_TAG = "trial_message"
+GIT_COMMIT_TAG = "git_commit"
+NODE_TAG = "ray_node_id"
+NODES_TAG = "ray_nodes"
+FUSED_INDEX_TAG = "fused_index"
+FUSED_TRIALS_TAG = "fused_trials"
+RAY_TRIAL_PARAM = "ray_trial_id"
+SWEEP_RUN_FILTER = f"tags.{KIND_TAG} = '{SWEEP_KIND}'"
+
+
+def children_filter(parent_run_id: str) -> str:
+    return f"tags.{PARENT_TAG} = '{parent_run_id}'"
+
+
+# ------------------------------------------------------------------ metric names
+LOSS = "loss"
+CRITIC = "critic"
+EVAL = "eval"
+PERF = "perf"
+TRIALS = "trials"
+CRITIC_PREFIX = "critic_"                       # Ray Tune keys of the independent critic
+PERF_KEYS = ("iterations_per_second",)
+
+
+def loss_metric(key: str) -> str:
+    return f"{LOSS}/{key}"
+
+
+def critic_metric(key: str) -> str:
+    """``critic_neg_w_test`` -> ``critic/neg_w_test``."""
+    return f"{CRITIC}/{key.removeprefix(CRITIC_PREFIX)}"
+
+
+def eval_metric(key: str) -> str:
+    return f"{EVAL}/{key}"
+
+
+def trials_metric(status: str) -> str:
+    return f"{TRIALS}/{status}"
+
+
+def training_metric(key: str) -> str:
+    """The MLflow name of a value the training loop reports: a loss, or its speed."""
+    return f"{PERF}/{key}" if key in PERF_KEYS else loss_metric(key)
+
+
+def metric_key(name: str) -> str:
+    """The key of an MLflow metric name: ``critic/neg_w_test`` -> ``critic_neg_w_test``,
+    ``loss/generator`` -> ``generator``; a name without a section (sweeps recorded before metric
+    names had sections) is its own key."""
+    section, slash, rest = name.partition("/")
+    if not slash:
+        return name
+    return CRITIC_PREFIX + rest if section == CRITIC else rest
+
+
+def metric_names(key: str) -> tuple[str, ...]:
+    """The MLflow names a metric ``key`` may be stored under: the sectioned name of each section
+    it can belong to, then the old unsectioned one."""
+    if key.startswith(CRITIC_PREFIX):
+        return critic_metric(key), key
+    if key in PERF_KEYS:
+        return f"{PERF}/{key}", key
+    return eval_metric(key), loss_metric(key), key

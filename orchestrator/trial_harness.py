@@ -1,0 +1,172 @@
+"""What one trial has inside a Ray Tune trial besides its training: its MLflow child run, its
+independent critic (a Ray actor, from half of max_iter on) and its final evaluation. Used by the
+plain and the fused trial functions of ``trial_runner``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import ray
+from ray import tune
+
+from trainer import TrialConfig
+from trainer.checkpoint import CheckpointStore
+from trainer.metrics import Timer, build_classifier, encode_test_codes, evaluate_generator
+
+from . import layout
+from .independent_critic import critic_for_trial, keep_warm
+from .settings import EvaluationSettings, TrialSettings
+from .tracking import TrialTracker
+
+
+def first_tracker(run_file: Path, new_tracker: Callable[..., TrialTracker]) -> TrialTracker:
+    """The tracker of a trial with no checkpoint yet. Its run id is written down at once, so a
+    trial stopped before its first checkpoint (Ctrl-C, a lost node) continues the same MLflow run
+    when it starts again instead of opening a second one."""
+    if run_file.is_file():
+        run_id = json.loads(run_file.read_text())["run_id"]
+        return new_tracker({"run_id": run_id, "pending_metrics": [], "pending_artifacts": []})
+    tracker = new_tracker()
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"run_id": tracker.run_id}))
+    tmp.replace(run_file)
+    return tracker
+
+
+def final_evaluation(report, data, evaluation: EvaluationSettings, classifier_state: dict | None,
+                     folder: Path, log) -> tuple[dict[str, float], dict[str, Path]]:
+    """Sample metrics of the final generator and the codes of test images (saved as .npy)."""
+    algo, timer = report.algorithm, Timer()
+    classifier = None
+    if classifier_state is not None:
+        classifier = build_classifier(data.name)
+        classifier.load_state_dict(classifier_state)
+        classifier.eval()
+    start = time.perf_counter()
+    metrics = evaluate_generator(algo, data, samples=evaluation.samples, classifier=classifier,
+                                 timer=timer, diversity_pairs=evaluation.diversity_pairs)
+    files = {}
+    codes = encode_test_codes(algo, data, evaluation.codes)
+    if codes is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        files["codes"] = folder / f"test_codes_{report.iteration:07d}.npy"
+        np.save(files["codes"], codes.numpy())
+    log(f"final evaluation on {evaluation.samples:,} samples in {time.perf_counter() - start:.1f} s: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    return metrics, files
+
+
+def restore_checkpoint_folder(folder: Path, has_own: bool) -> None:
+    """Make ``folder`` hold the trial's latest checkpoint(s) before training starts."""
+    restored = tune.get_checkpoint()
+    if has_own:
+        # a retry or a resumed sweep: the trial's own latest checkpoint (written atomically, on the
+        # shared storage) is never older than the copy Ray Tune registered, and may be newer when
+        # the sweep stopped before Ray Tune recorded it
+        return
+    if restored is not None:                       # e.g. a node whose storage lacks the trial's folder
+        shutil.rmtree(folder, ignore_errors=True)
+        restored.to_directory(str(folder))
+    elif folder.exists():                          # a retry before the first checkpoint
+        shutil.rmtree(folder)
+
+
+def mlflow_metrics(training: dict[str, float], critic: dict[str, float],
+                   final: dict[str, float]) -> dict[str, float]:
+    """A report's values under their MLflow names (sections: loss/, perf/, critic/, eval/)."""
+    return {**{layout.training_metric(k): v for k, v in training.items()},
+            **{layout.critic_metric(k): v for k, v in critic.items()},
+            **{layout.eval_metric(k): v for k, v in final.items()}}
+
+
+class TrialHarness:
+    """One trial's MLflow child run, independent critic and final evaluation inside a Ray Tune
+    trial. Its state travels in the trial's checkpoint (``extra_state``). ``critic_share``: how
+    many trials share the critic bundle (fused trials); 1 keeps the actor warm for the worker's
+    next trial."""
+
+    def __init__(self, cfg: TrialConfig, settings: TrialSettings, work: Path, checkpoint_dir: Path,
+                 run_name: str, ray_trial_id: str, node: str, data, classifier_state: dict | None, log,
+                 tags: dict[str, str] | None = None, critic_share: int = 1):
+        self.cfg, self.settings, self.work, self.data, self.log = cfg, settings, work, data, log
+        self.critic = settings.independent_critic
+        self.checkpoint_dir, self.sample_dir = checkpoint_dir, work / layout.SAMPLES
+        self.classifier_state, self.critic_share = classifier_state, critic_share
+        self.run_name, self.node = run_name, node
+        self.params = {**cfg.hyperparameters(), layout.RAY_TRIAL_PARAM: ray_trial_id}
+        self.tags = tags
+        self.tracker: TrialTracker | None = None
+        self.actor = None
+        self.critic_state: dict | None = None
+        self.critic_active = False
+        if not CheckpointStore(checkpoint_dir).exists():
+            self.tracker = first_tracker(work / layout.RUN_FILE, self.new_tracker)
+
+    def new_tracker(self, state=None) -> TrialTracker:
+        s = self.settings
+        return TrialTracker(s.tracking_uri, s.experiment_id, s.parent_run_id, self.run_name,
+                            self.params, state=state, node=self.node, tags=self.tags)
+
+    @property
+    def extra_state(self):
+        return self.get_extra, self.set_extra
+
+    def get_extra(self) -> dict:
+        critic_state = self.critic_state
+        if self.critic_active:
+            critic_state = ray.get(self.actor.state.remote())
+        return {"tracker": self.tracker.state(), "critic": critic_state}
+
+    def set_extra(self, state: dict) -> None:
+        self.tracker = self.new_tracker(state["tracker"])
+        self.critic_state = state["critic"]
+        if self.critic.enabled:
+            self.critic_actor()          # a resumed trial: the critic starts from its saved state
+
+    def critic_actor(self):
+        if self.actor is None:
+            self.actor = critic_for_trial(self.critic, self.settings.data_root, self.cfg.hyperparameters(),
+                                          self.critic_state, share=self.critic_share)
+        return self.actor
+
+    def start_critic(self) -> None:
+        """A new trial: the critic's process starts while the trial trains."""
+        if self.critic.enabled and self.tracker is not None:
+            self.critic_actor()
+
+    def evaluate(self, report) -> dict[str, float]:
+        critic: dict[str, float] = {}
+        if self.critic.enabled and report.iteration * 2 >= self.cfg.max_iter:
+            generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
+            critic = ray.get(self.critic_actor().advance.remote(generator, self.critic.steps_per_report))
+            self.critic_active = True
+        final: dict[str, float] = {}
+        files: dict[str, Path] = {}
+        if report.iteration == self.cfg.max_iter and self.settings.evaluation.samples:
+            final, files = final_evaluation(report, self.data, self.settings.evaluation, self.classifier_state,
+                                            self.work / layout.LATENT, self.log)
+        # buffered before the checkpoint is written, so a crash right after it loses nothing
+        self.tracker.add(mlflow_metrics(report.metrics, critic, final), report.iteration, report.images,
+                         folder=layout.SAMPLES)
+        self.tracker.add({}, report.iteration, files, folder=layout.LATENT)
+        return {**critic, **final}
+
+    def stop_critic(self, keep: bool) -> None:
+        if self.actor is not None:
+            if keep and self.critic_share == 1:
+                keep_warm(self.actor)
+            else:
+                ray.kill(self.actor)
+            self.actor = None
+
+    def end(self, result) -> None:
+        if self.tracker is None:                     # restored a trial that had already ended
+            extra = CheckpointStore(self.checkpoint_dir).load().get("extra") or {}
+            self.tracker = self.new_tracker(extra.get("tracker"))
+        self.tracker.finish(result.status, result.message)

@@ -1,0 +1,72 @@
+"""The Ray Tune side of a sweep: its parameter space (grid or Optuna), search algorithm and
+scheduler, trial names, and the Tuner itself (new, or restored for --resume)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import layout
+from .progress import ProgressLines
+from .settings import TrialSettings
+from .sweep_spec import SweepSpec
+
+
+def param_space(spec: SweepSpec, settings: TrialSettings) -> dict[str, Any]:
+    from ray import tune
+
+    if spec.search == "optuna":
+        fixed = spec.trials[0]
+        return {"hp": {**fixed, **{k: tune.choice(v) for k, v in spec.grid.items()}}, "settings": settings}
+    return {"hp": tune.grid_search(list(spec.tune_trials)), "settings": settings}
+
+
+def trial_dirname(trial) -> str:
+    return layout.trial_folder_name(trial.trial_id)
+
+
+def tune_config(spec: SweepSpec):
+    from ray import tune
+
+    # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
+    # the next trial with the same resources; ALPHAGAN_REUSE_ACTORS=0 turns it off (benchmarks)
+    reuse = os.environ.get("ALPHAGAN_REUSE_ACTORS", "1") != "0"
+    kwargs: dict[str, Any] = {"trial_dirname_creator": trial_dirname,
+                              "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}",
+                              "reuse_actors": reuse}
+    if spec.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        class OptunaOnMetricReports(OptunaSearch):
+            """TPE that sees only the reports carrying the metric (the critic's come from halfway)."""
+
+            def on_trial_result(self, trial_id, result):
+                if self.metric in result:
+                    super().on_trial_result(trial_id, result)
+
+        kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode),
+                      num_samples=spec.num_samples)
+    if spec.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        kwargs["scheduler"] = ASHAScheduler(time_attr="iteration", metric=spec.metric, mode=spec.mode,
+                                            max_t=spec.max_iter, grace_period=max(1, spec.max_iter // 8))
+    return tune.TuneConfig(**kwargs)
+
+
+def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, resume: bool):
+    from ray import tune
+
+    experiment = storage / spec.name
+    if resume:
+        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
+                                  resume_errored=True)
+    run_config = tune.RunConfig(
+        name=spec.name, storage_path=str(storage), verbose=0,
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
+                                 total_iterations=spec.total_iterations)])
+    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec),
+                      run_config=run_config)
