@@ -8,8 +8,9 @@ ends (finished, diverged) the others go on in a model rebuilt without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -17,8 +18,8 @@ from .config import TrialConfig
 from .cuda_graphs import make_step
 from .data import ImageDataset, load_dataset
 from .fused import FusedAlgorithm, check_fusable, split
-from .loop import (FINISHED, Report, TrialResult, TrialRun, _log_stderr, _stop_on_signals, cudnn_autotuning,
-                   progress_bar)
+from .loop_scaffold import log_stderr, progress_bar, training_loop
+from .trial_run import FINISHED, Report, TrialResult, TrialRun
 
 
 def train_fused(configs: Sequence[TrialConfig],
@@ -26,7 +27,7 @@ def train_fused(configs: Sequence[TrialConfig],
                 checkpoint_dirs: Sequence[str | Path | None] | None = None, *,
                 data: ImageDataset | None = None,
                 sample_dirs: Sequence[str | Path | None] | None = None, progress: bool = False,
-                log: Callable[[str], None] = _log_stderr,
+                log: Callable[[str], None] = log_stderr,
                 should_stop: Callable[[], bool] | None = None,
                 evaluates: Sequence[Callable[[Report], dict[str, float]] | None] | None = None,
                 extra_states: Sequence[tuple[Callable[[], Any], Callable[[Any], None]] | None] | None = None,
@@ -39,7 +40,8 @@ def train_fused(configs: Sequence[TrialConfig],
     check_fusable(configs)
     none = [None] * n
     reports, checkpoint_dirs = list(reports or none), list(checkpoint_dirs or none)
-    sample_dirs, evaluates, extra_states = list(sample_dirs or none), list(evaluates or none), list(extra_states or none)
+    sample_dirs, evaluates = list(sample_dirs or none), list(evaluates or none)
+    extra_states = list(extra_states or none)
     if data is None:
         data = load_dataset(configs[0].dataset, configs[0].data_root, log=log)
     runs = [TrialRun(cfg, reports[i], checkpoint_dirs[i], data=data, sample_dir=sample_dirs[i], log=log,
@@ -52,34 +54,24 @@ def train_fused(configs: Sequence[TrialConfig],
     if progress and active:
         bar = progress_bar(max(r.cfg.max_iter - r.start for r in active), 0,
                            f"{len(active)} fused {configs[0].model}/{configs[0].dataset}")
-    stop = [False]
-
-    def stopping() -> bool:
-        return stop[0] or (should_stop is not None and should_stop())
-
-    try:
-        with _stop_on_signals(stop), cudnn_autotuning(runs[0].device, configs[0].cudnn_benchmark):
-            while active:
-                fused = FusedAlgorithm([run.algo for run in active])
-                for run in active:
-                    run.before_save = fused.sync
-                if len(active) < n:
-                    log(f"{len(active)} of {n} fused trials go on")
-                step = make_step(fused, configs[0], active[0].device, log)
-                while all(run.result is None for run in active):
-                    with active[0].algo.precision():
-                        losses = step(torch.stack([run.next_batch() for run in active]))
-                    for run, trial_losses in zip(active, split(losses, len(active))):
-                        run.after_step(run.iteration + 1, trial_losses, stopping)
-                    if bar is not None:
-                        bar.update()
-                    if after_iteration is not None:
-                        after_iteration()
-                fused.sync()
-                active = [run for run in active if run.result is None]
-    finally:
-        if bar is not None:
-            bar.close()
+    with training_loop(runs[0].device, configs[0].cudnn_benchmark, should_stop, bar) as control:
+        while active:
+            fused = FusedAlgorithm([run.algo for run in active])
+            for run in active:
+                run.before_save = fused.sync
+            if len(active) < n:
+                log(f"{len(active)} of {n} fused trials go on")
+            step = make_step(fused, configs[0], active[0].device, log)
+            while all(run.result is None for run in active):
+                with active[0].algo.precision():
+                    losses = step(torch.stack([run.next_batch() for run in active]))
+                for run, trial_losses in zip(active, split(losses, len(active)), strict=True):
+                    run.after_step(run.iteration + 1, trial_losses, control.stopping)
+                control.advance()
+                if after_iteration is not None:
+                    after_iteration()
+            fused.sync()
+            active = [run for run in active if run.result is None]
     return [run.result for run in runs]
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from trainer import ConfigError, train
 from trainer.checkpoint import CheckpointStore
 from trainer.data import load_dataset
-from trainer.loop import cudnn_autotuning
+from trainer.loop_scaffold import cudnn_autotuning
 
 from ..conftest import tiny_config
 
@@ -124,9 +124,10 @@ def test_reports_carry_grids_and_checkpoints(tmp_path, data, model, grids):
         assert all(torch.isfinite(torch.tensor(v)) for v in report.metrics.values())
         assert report.metrics["iterations_per_second"] > 0
     samples = Image.open(tmp_path / "samples" / "samples_0000010.png")
-    assert samples.size == (8 * 30 + 2, 2 * 30 + 2)                    # 16 images, 8 per row
+    # 16 images, 8 per row, each 28 px upscaled 4x (nearest) to 112 px, 2 px between
+    assert samples.size == (8 * 114 + 2, 2 * 114 + 2)
     if "reconstructions" in grids:
-        assert Image.open(reports[-1].images["reconstructions"]).size == (16 * 30 + 2, 2 * 30 + 2)
+        assert Image.open(reports[-1].images["reconstructions"]).size == (16 * 114 + 2, 2 * 114 + 2)
 
 
 def test_finished_trial_is_not_retrained_and_other_settings_are_refused(tmp_path, data):
