@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make test TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install quickstart test test-fast bench bench-gpu clean
+.PHONY: install lint quickstart test test-fast bench bench-gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ quickstart: install
 	$(BIN)/orchestrate sweep search_spaces/quickstart.yaml --storage runs/quickstart \
 	    $$(test -d runs/quickstart/quickstart && echo --resume)
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -43,7 +43,7 @@ def box_plots(frame: pd.DataFrame, metrics: list[MetricInfo], reference: dict[st
     done = finished(frame)
     groups = sorted(done["group"].unique())
     fig, axes = _grid(len(metrics))
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         values = [done.loc[done["group"] == g, metric.name].dropna().to_numpy() for g in groups]
         ax.boxplot(values, tick_labels=groups, widths=0.5, showfliers=True,
                    flierprops={"marker": "x", "markersize": 4, "markeredgecolor": "0.5"})
@@ -74,12 +74,12 @@ def critic_curves(histories: dict[str, dict[str, pd.DataFrame]], path: Path) -> 
     groups = sorted(histories)
     fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False,
                              layout="constrained")
-    for row, group in zip(axes, groups):
+    for row, group in zip(axes, groups, strict=True):
         for trial, history in histories[group].items():
-            for ax, key in zip(row, ("critic_neg_w_val", "critic_neg_w_test")):
+            for ax, key in zip(row, ("critic_neg_w_val", "critic_neg_w_test"), strict=True):
                 if key in history:
                     ax.plot(history["step"], history[key], marker=".", linewidth=1, label=trial)
-        for ax, title in zip(row, ("validation batch", "test set")):
+        for ax, title in zip(row, ("validation batch", "test set"), strict=True):
             ax.set_title(f"{group}: independent critic -W, {title}", fontsize=10)
             ax.set_xlabel("iteration")
             ax.grid(alpha=0.3)

@@ -8,16 +8,16 @@ import html
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from . import plots
-from .metrics import BY_NAME, MetricInfo, present
 from .errors import AnalysisError
+from .metrics import BY_NAME, MetricInfo, present
 from .runs import Sweep, combine
 from .tables import best_jobs, finished, markdown, metric_agreement, quartile_table, varied_hyperparameters
 
@@ -121,7 +121,8 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     counts = {s.name: s.counts() for s in sweeps}
     done = finished(frame)
     if done.empty:
-        summary = "; ".join(f"{name}: " + ", ".join(f"{v} {k}" for k, v in c.items() if v) for name, c in counts.items())
+        summary = "; ".join(f"{name}: " + ", ".join(f"{v} {k}" for k, v in c.items() if v)
+                            for name, c in counts.items())
         raise AnalysisError(f"no finished trial to analyse yet ({summary or 'no trials'}); wait for trials "
                             "to finish, or see why they ended in `orchestrate ui`")
     metrics = present(done)

@@ -65,7 +65,7 @@ def in_process(content: dict, folder: Path) -> list[float]:
         critic = IndependentCritic(DATASET_ARCHITECTURE[cfg.dataset], data.val, data.test, width=cfg.width,
                                    seed=cfg.seed)
 
-        def evaluate(report, cfg=cfg, critic=critic, data=data):
+        def evaluate(report, cfg=cfg, critic=critic, data=data, latent=folder / f"latent{index}"):
             metrics = {}
             if report.iteration * 2 >= cfg.max_iter:
                 algo = report.algorithm
@@ -74,7 +74,7 @@ def in_process(content: dict, folder: Path) -> list[float]:
                 metrics = {"critic_neg_w_val": critic.neg_w_validation(sample),
                            "critic_neg_w_test": critic.neg_w_test(sample)}
             if report.iteration == cfg.max_iter:
-                metrics.update(final_evaluation(report, data, sweep.evaluation, None, folder / f"latent{index}",
+                metrics.update(final_evaluation(report, data, sweep.evaluation, None, latent,
                                                 lambda m: None)[0])
             return metrics
 

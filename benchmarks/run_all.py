@@ -71,7 +71,8 @@ def main() -> None:
     row(f"sweep of {args.trials} short trials: overhead per trial, s (baseline: stock Ray Tune, no actor reuse)",
         f"{reuse['overhead_per_trial_s']:.2f}", f"{stock['overhead_per_trial_s']:.2f}",
         f"{stock['overhead_per_trial_s'] - reuse['overhead_per_trial_s']:.2f} s less")
-    row("  of which the gap between two trials, s", f"{reuse['gap_per_trial_s']:.2f}", f"{stock['gap_per_trial_s']:.2f}")
+    row("  of which the gap between two trials, s", f"{reuse['gap_per_trial_s']:.2f}",
+        f"{stock['gap_per_trial_s']:.2f}")
     row("  first trial's extra time (worker processes start, imports), s", f"{reuse['first_trial_extra_s']:.1f}",
         f"{stock['first_trial_extra_s']:.1f}")
     row("  Ray start, s", f"{reuse['ray_start_s']:.1f}", f"{stock['ray_start_s']:.1f}")
@@ -87,7 +88,8 @@ def main() -> None:
             f"{args.iters} timed iterations per side after 2 warm-up, in rounds of one iteration each in the order "
             "this trainer, plain, plain, this trainer (medians; the speed-up is the median of the rounds' ratios, "
             "so a machine whose speed drifts affects both alike). The plain eager baseline "
-            "(`benchmarks/plain_eager.py`) is the same algorithm written the obvious way with stock PyTorch layers and optimizers: full graphs, zero_grad / backward / step "
+            "(`benchmarks/plain_eager.py`) is the same algorithm written the obvious way with stock PyTorch "
+            "layers and optimizers: full graphs, zero_grad / backward / step "
             "per update. One α-GAN iteration is two encoder and two generator updates, one discriminator and one "
             "code-discriminator update; WGAN-GP's is five critic updates and one generator update.\n\n"
             "**Why α-GAN stops near 1.3x on this CPU**: the step is compute-bound. The profiler row shows "
@@ -119,7 +121,8 @@ def main() -> None:
             "the same work in one process (timed before and after the sweeps, so that drift in the machine's "
             "speed cancels), median over the trials after the first. The critic runs beside the trial in the "
             "sweep and after it in one process, so a noisy second core shows as overhead. The first trial's "
-            "extra time is paid once per worker process (it is spent importing torch and MLflow and starting the critic's "
+            "extra time is paid once per worker process (it is spent importing torch and MLflow and starting "
+            "the critic's "
             "process), like Ray's own start.\n")
         print(f"written to {path}")
 

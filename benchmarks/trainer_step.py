@@ -62,7 +62,7 @@ def side_by_side(ours, plain, batches, device) -> tuple[float, float, float]:
         plain(x)
     rest = batches[2:]
     ours_rates, plain_rates, ratios = [], [], []
-    for first, second in list(zip(rest[0::2], rest[1::2])) or [(rest[0], rest[0])]:
+    for first, second in list(zip(rest[0::2], rest[1::2], strict=False)) or [(rest[0], rest[0])]:
         a1, p1 = timed(ours, [first], device), timed(plain, [first], device)
         p2, a2 = timed(plain, [second], device), timed(ours, [second], device)
         ours_rates.append(2 / (a1 + a2))

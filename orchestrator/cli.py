@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from analysis.errors import AnalysisError
 from trainer.checkpoint import CheckpointError
 from trainer.config import ConfigError
 from trainer.data import DatasetError
 from trainer.metrics import MetricsError
-
-from analysis.errors import AnalysisError
 
 from . import analyze_command, evaluate_command, sweep_command, trial_command
 from .errors import SpecError, UsageError

@@ -205,7 +205,8 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
          f"{summary['stopped']} stopped early, {summary['failed']} failed")
     experiment = storage / spec.name
     print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment}")
-    work = f"trial_*/{layout.WORK}/*/{layout.SAMPLES}" if spec.fuse_trials > 1 else f"trial_*/{layout.WORK}/{layout.SAMPLES}"
+    fused = "*/" if spec.fuse_trials > 1 else ""
+    work = f"trial_*/{layout.WORK}/{fused}{layout.SAMPLES}"
     print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {storage}" if options.tracking_uri is None else
           f"see them: open {uri} in a browser")

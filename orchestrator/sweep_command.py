@@ -35,7 +35,8 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--address", help="join an existing Ray cluster (e.g. ray-head:6379); "
                         "default: start a local one")
     parser.add_argument("--storage", default=DEFAULT_STORAGE,
-                        help=f"folder every node can reach for Ray Tune files and checkpoints (default {DEFAULT_STORAGE})")
+                        help="folder every node can reach for Ray Tune files and checkpoints "
+                        f"(default {DEFAULT_STORAGE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (a server or another SQLite file); "
                         "default: sqlite:///<storage>/mlflow.db")
     parser.add_argument("--data-root", help="folder holding the datasets, on every node")

@@ -145,6 +145,23 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     name = content.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}")
+    max_failures = content.get("max_failures", 3)
+    if not isinstance(max_failures, int) or max_failures < 0:
+        _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
+    spec = SweepSpec(path=path, name=name, description=str(content.get("description", "")),
+                     **_trials_section(path, content), **_search_section(path, content),
+                     **_resources_section(path, content), independent_critic=_critic_section(path, content),
+                     evaluation=_evaluation_section(path, content), max_failures=max_failures)
+    try:
+        _ = spec.trials                              # every trial must be a valid TrialConfig
+    except ConfigError as err:
+        raise SpecError(str(err)) from None
+    if spec.fuse_trials > 1:
+        _check_fusable(spec)
+    return spec
+
+
+def _trials_section(path, content) -> dict[str, Any]:
     trial = _mapping(path, content, "trial")
     grid = _mapping(path, content, "grid")
     fields = set(TrialConfig.field_names())
@@ -159,6 +176,10 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     if seeds is not None and (not isinstance(seeds, list) or not seeds
                               or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         _fail(path, f"field 'seeds' must be a non-empty list of integers, got {seeds!r}")
+    return {"trial": trial, "grid": grid, "seeds": seeds}
+
+
+def _search_section(path, content) -> dict[str, Any]:
     search = content.get("search", "grid")
     if search not in ("grid", "optuna"):
         _fail(path, f"field 'search' must be grid or optuna, got {search!r}")
@@ -174,34 +195,27 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     num_samples = content.get("num_samples", 1)
     if not isinstance(num_samples, int) or num_samples < 1:
         _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
+    return {"search": search, "scheduler": scheduler, "metric": layout.metric_key(metric) if metric else None,
+            "mode": mode, "num_samples": num_samples}
+
+
+def _resources_section(path, content) -> dict[str, Any]:
     resources = _mapping(path, content, "resources", RESOURCE_KEYS)
-    critic = _critic_section(path, content)
+    return {"cpus": _number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
+            "gpus": _number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
+            "trials_per_gpu": int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
+            "fuse_trials": _integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1))}
+
+
+def _evaluation_section(path, content) -> EvaluationSettings:
     defaults = EvaluationSettings()
-    evaluation = _mapping(path, content, "evaluation", EVALUATION_KEYS)
+    values = _mapping(path, content, "evaluation", EVALUATION_KEYS)
     evaluation = EvaluationSettings(**{
-        key: int(_number(path, f"evaluation.{key}", evaluation.get(key, getattr(defaults, key)), 0))
+        key: int(_number(path, f"evaluation.{key}", values.get(key, getattr(defaults, key)), 0))
         for key in EVALUATION_KEYS})
     if evaluation.samples == 1:
         _fail(path, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2")
-    max_failures = content.get("max_failures", 3)
-    if not isinstance(max_failures, int) or max_failures < 0:
-        _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
-    spec = SweepSpec(
-        path=path, name=name, description=str(content.get("description", "")), trial=trial, grid=grid,
-        seeds=seeds, search=search, num_samples=num_samples, scheduler=scheduler,
-        metric=layout.metric_key(metric) if metric else None, mode=mode,
-        cpus=_number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
-        gpus=_number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
-        trials_per_gpu=int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
-        fuse_trials=_integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1)),
-        independent_critic=critic, evaluation=evaluation, max_failures=max_failures)
-    try:
-        spec.trials                                  # every trial must be a valid TrialConfig
-    except ConfigError as err:
-        raise SpecError(str(err)) from None
-    if spec.fuse_trials > 1:
-        _check_fusable(spec)
-    return spec
+    return evaluation
 
 
 def _critic_section(path, content) -> IndependentCriticSettings:

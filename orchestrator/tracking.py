@@ -174,17 +174,16 @@ class TrialTracker:
         client = _client(self.uri)
         try:
             for key, value in list(self.pending_tags.items()):
-                _retry(lambda: client.set_tag(self.run_id, key, value), attempts=attempts)
+                _retry(client.set_tag, self.run_id, key, value, attempts=attempts)
                 del self.pending_tags[key]
             while self.pending_metrics:
                 batch = self.pending_metrics[:900]
-                _retry(lambda: client.log_batch(self.run_id, metrics=[Metric(*m) for m in batch]),
-                       attempts=attempts)
+                _retry(client.log_batch, self.run_id, [Metric(*m) for m in batch], attempts=attempts)
                 del self.pending_metrics[:len(batch)]
             while self.pending_artifacts:
                 path, folder = self.pending_artifacts[0]
                 if os.path.exists(path):
-                    _retry(lambda: client.log_artifact(self.run_id, path, folder), attempts=attempts)
+                    _retry(client.log_artifact, self.run_id, path, folder, attempts=attempts)
                 self.pending_artifacts.pop(0)
         except Exception as err:  # noqa: BLE001 - any tracking failure: keep the buffer, go on
             print(f"mlflow: cannot reach {self.uri} ({type(err).__name__}); "
@@ -205,11 +204,12 @@ class TrialTracker:
             self.run_id, "FINISHED" if status in ("finished", "diverged") else "FAILED"))
 
 
-def _retry(call, attempts: int = 5, delay: float = 0.5):
-    """SQLite stores answer 'database is locked' under concurrent writers; servers go away."""
+def _retry(call, *args, attempts: int = 5, delay: float = 0.5):
+    """``call(*args)``, retried: SQLite stores answer 'database is locked' under concurrent
+    writers; servers go away."""
     for attempt in range(attempts):
         try:
-            return call()
+            return call(*args)
         except Exception:  # noqa: BLE001
             if attempt == attempts - 1:
                 raise

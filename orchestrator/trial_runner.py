@@ -81,6 +81,32 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     tune.report({**result.metrics, **ended(result.status, result.iteration, started_at)})
 
 
+class FusedReports:
+    """Ray Tune's reports of a fused model: each trial's report is sent to its MLflow run at once,
+    and after the iteration one Ray Tune report covers them all (with the checkpoints of all
+    trials when any wrote one)."""
+
+    def __init__(self, checkpoints: Path):
+        self.checkpoints = checkpoints
+        self.reported: list = []
+
+    def reporter(self, harness: TrialHarness):
+        def report(rep) -> None:
+            harness.tracker.flush()
+            self.reported.append(rep)
+        return report
+
+    def after_iteration(self) -> None:
+        if not self.reported:
+            return
+        metrics = {"iteration": max(r.iteration for r in self.reported), "fused_reports": len(self.reported)}
+        if any(r.checkpoint is not None for r in self.reported):
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(self.checkpoints)))
+        else:
+            tune.report(metrics)
+        self.reported.clear()
+
+
 def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = None) -> None:
     """Several trials of one architecture trained as one fused model (``trainer.fused``) in one
     Ray Tune trial; each keeps its own MLflow child run, critic, checkpoint folder and status.
@@ -98,32 +124,15 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
                               tags={layout.FUSED_INDEX_TAG: str(k), layout.FUSED_TRIALS_TAG: str(len(cfgs))},
                               critic_share=len(cfgs))
                  for k, cfg in enumerate(cfgs)]
-    reported: list = []
-
-    def reporter(harness):
-        def report(rep) -> None:
-            harness.tracker.flush()
-            reported.append(rep)
-        return report
-
-    def after_iteration() -> None:
-        if not reported:
-            return
-        metrics = {"iteration": max(r.iteration for r in reported), "fused_reports": len(reported)}
-        if any(r.checkpoint is not None for r in reported):
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
-        else:
-            tune.report(metrics)
-        reported.clear()
-
+    reports = FusedReports(checkpoints)
     for harness in harnesses:
         harness.start_critic()
     try:
-        results = train_fused(cfgs, [reporter(h) for h in harnesses], folders, data=data,
+        results = train_fused(cfgs, [reports.reporter(h) for h in harnesses], folders, data=data,
                               sample_dirs=[h.sample_dir for h in harnesses],
                               evaluates=[h.evaluate for h in harnesses],
                               extra_states=[h.extra_state for h in harnesses], log=_log,
-                              after_iteration=after_iteration)
+                              after_iteration=reports.after_iteration)
     finally:
         for harness in harnesses:
             harness.stop_critic(keep=False)

@@ -4,7 +4,8 @@ the data already in memory."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from trainer import TrialConfig, load_dataset
 

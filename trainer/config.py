@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 MODELS = ("alphagan", "dcgan", "wgangp", "age")
 DATASETS = ("colormnist", "cifar10", "celeba", "digits", "synthetic")
@@ -145,7 +146,7 @@ class TrialConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> "TrialConfig":
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> TrialConfig:
         """Build from a mapping, rejecting unknown keys with a did-you-mean hint."""
         names = cls.field_names()
         for key in values:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -70,7 +71,7 @@ class DrawTape:
 
     def draw(self) -> None:
         """Draw the next step's random tensors, in the order the step asks for them."""
-        for (index, args, kwargs), buffer in zip(self.calls, self.buffers):
+        for (index, args, kwargs), buffer in zip(self.calls, self.buffers, strict=True):
             buffer.copy_(self._original(index)(*args, **kwargs))
 
     def serving(self) -> contextlib.AbstractContextManager:

@@ -4,8 +4,14 @@ import pandas as pd
 import pytest
 
 from analysis.metrics import BY_NAME, goodness, present
-from analysis.tables import (best_jobs, different_halves, markdown, metric_agreement, quartile_table,
-                             varied_hyperparameters)
+from analysis.tables import (
+    best_jobs,
+    different_halves,
+    markdown,
+    metric_agreement,
+    quartile_table,
+    varied_hyperparameters,
+)
 
 
 def trials(values, group="alphagan", status="finished", metric="inception_score", start=0):

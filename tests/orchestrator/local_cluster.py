@@ -154,9 +154,8 @@ class LocalCluster:
 
     def alive_nodes(self) -> dict[str, str]:
         """{node id: "head" or "worker"} of the live Ray nodes (the worker known by its port)."""
-        code = ("import ray, json; ray.init(address='%s', logging_level='ERROR'); "
-                "print(json.dumps({n['NodeID']: n['NodeManagerPort'] for n in ray.nodes() if n['Alive']}))"
-                % self.address)
+        code = (f"import ray, json; ray.init(address='{self.address}', logging_level='ERROR'); "
+                "print(json.dumps({n['NodeID']: n['NodeManagerPort'] for n in ray.nodes() if n['Alive']}))")
         out = subprocess.run([sys.executable, "-c", code], env=self.ray_env, capture_output=True, text=True,
                              timeout=120)
         if out.returncode != 0:
@@ -191,7 +190,7 @@ class LocalCluster:
                 pass
 
     # ----------------------------------------------------------------- all
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         self.start_postgres()
         self.start_mlflow()
         self.start_ray_head()

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 import yaml
 
-from .sweep_helpers import (SMOKE, child_runs, children_when_ready, ray_trial_workers, spec_file, steps,
-                            sweep_command, sweep_until)
+from .sweep_helpers import (
+    SMOKE,
+    child_runs,
+    children_when_ready,
+    ray_trial_workers,
+    spec_file,
+    steps,
+    sweep_command,
+    sweep_until,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -72,7 +72,8 @@ def test_quickstart_and_smoke_are_valid_specs():
     assert (smoke.evaluation.samples, smoke.evaluation.diversity_pairs, smoke.evaluation.codes) == (200, 200, 100)
     quickstart = load_sweep_spec(SPACES / "quickstart.yaml")
     assert quickstart.trials[0]["dataset"] == "digits"
-    assert (quickstart.evaluation.samples, quickstart.evaluation.diversity_pairs, quickstart.evaluation.codes) == (10_000, 5000, 2000)
+    evaluation = quickstart.evaluation
+    assert (evaluation.samples, evaluation.diversity_pairs, evaluation.codes) == (10_000, 5000, 2000)
 
 
 @pytest.mark.parametrize("content, message", [

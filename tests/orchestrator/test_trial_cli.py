@@ -1,13 +1,11 @@
 """`orchestrate trial` as a user runs it: a real process, real files, Ctrl-C, reruns."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
 from trainer import TrialConfig

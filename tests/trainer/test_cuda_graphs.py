@@ -8,7 +8,7 @@ import torch
 from trainer import ConfigError, TrialConfig, build_algorithm, load_dataset, train
 from trainer.cuda_graphs import DrawTape, GraphedStep
 from trainer.data import BatchSampler
-from trainer.fused import FusedAlgorithm, split
+from trainer.fused import FusedAlgorithm
 
 from ..conftest import tiny_config
 
@@ -70,10 +70,10 @@ def test_draws_taken_outside_the_step_give_the_eager_step(kind, data):
         tape.draw()
         with tape.serving():
             got.append(served.step_tensors(x))
-    for step, (w, g) in enumerate(zip(want, got)):
+    for step, (w, g) in enumerate(zip(want, got, strict=True)):
         for key in w:
             assert torch.equal(g[key], w[key]), f"step {step} loss {key}"
-    for w, g in zip(parameters(kind, eager), parameters(kind, served)):
+    for w, g in zip(parameters(kind, eager), parameters(kind, served), strict=True):
         assert torch.equal(g, w)
     assert torch.equal(served.trials[0].rng.get_state() if kind == "fused" else served.rng.get_state(),
                        eager.trials[0].rng.get_state() if kind == "fused" else eager.rng.get_state())
@@ -114,7 +114,7 @@ def test_the_graphed_step_sequence_gives_the_eager_trial(kind, graphed, data):
         want, got = eager.step_tensors(x), step(x)
         for key in want:
             assert torch.equal(got[key], want[key]), f"step {n} loss {key}"
-    for w, g in zip(parameters(kind, eager), parameters(kind, other)):
+    for w, g in zip(parameters(kind, eager), parameters(kind, other), strict=True):
         assert torch.equal(g, w)
     if graphed is CaptureFails:
         assert step.eager and len(messages) == 1 and "goes on without CUDA graphs" in messages[0]
@@ -160,7 +160,7 @@ def test_graphed_step_matches_the_eager_step_on_cuda(kind, precision, data):
             for key in want:
                 torch.testing.assert_close(got[key], want[key], rtol=1e-3, atol=1e-5)
     assert step.graph is not None and not step.eager
-    for w, g in zip(parameters(kind, eager), parameters(kind, graphed)):
+    for w, g in zip(parameters(kind, eager), parameters(kind, graphed), strict=True):
         torch.testing.assert_close(g.float(), w.float(), rtol=1e-3, atol=1e-5)
 
 

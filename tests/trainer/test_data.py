@@ -44,12 +44,12 @@ def test_each_channel_is_a_real_mnist_digit_with_its_label_and_splits_are_disjoi
     data, _ = colormnist
     raw = read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz", IMAGE_MAGIC)
     labels = read_idx(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz", 2049)
-    label_of = {img.tobytes(): int(lab) for img, lab in zip(raw, labels)}
+    label_of = {img.tobytes(): int(lab) for img, lab in zip(raw, labels, strict=True)}
     used = {}
     for split in ("train", "val", "test"):
         images, digits = data.split(split)[:2000].numpy(), data.labels[split][:2000].numpy()
         used[split] = set()
-        for image, three in zip(images, digits):
+        for image, three in zip(images, digits, strict=True):
             for channel in range(3):
                 key = image[channel].tobytes()
                 assert label_of[key] == three[channel]

@@ -38,19 +38,21 @@ def test_fused_step_equals_each_trial_alone(data, float64):
     fused = FusedAlgorithm([build_algorithm(c) for c in configs])
     alone_data, fused_data = samplers(configs, data), samplers(configs, data)
     for _ in range(4):
-        want = [algo.step_tensors(s.next().double()) for algo, s in zip(alone, alone_data)]
+        want = [algo.step_tensors(s.next().double()) for algo, s in zip(alone, alone_data, strict=True)]
         got = split(fused.step_tensors(torch.stack([s.next().double() for s in fused_data])), len(configs))
-        for trial, (w, g) in enumerate(zip(want, got)):
+        for trial, (w, g) in enumerate(zip(want, got, strict=True)):
             assert set(w) == set(g)
             for key in w:
                 torch.testing.assert_close(g[key], w[key], rtol=1e-12, atol=1e-12,
-                                           msg=lambda m: f"trial {trial} loss {key}: {m}")
+                                           msg=lambda m, trial=trial, key=key: f"trial {trial} loss {key}: {m}")
     fused.sync()
-    for trial, (a, f) in enumerate(zip(alone, fused.trials)):
+    for trial, (a, f) in enumerate(zip(alone, fused.trials, strict=True)):
         for name in a.nets:
-            for (key, want), got in zip(a.nets[name].state_dict().items(), f.nets[name].state_dict().values()):
-                torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12,
-                                           msg=lambda m: f"trial {trial} {name}.{key}: {m}")
+            pairs = zip(a.nets[name].state_dict().items(), f.nets[name].state_dict().values(), strict=True)
+            for (key, want), got in pairs:
+                torch.testing.assert_close(
+                    got, want, rtol=1e-10, atol=1e-12,
+                    msg=lambda m, trial=trial, name=name, key=key: f"trial {trial} {name}.{key}: {m}")
             want_state = a.optimizers[name].state_dict()["state"]
             got_state = f.optimizers[name].state_dict()["state"]
             for index in want_state:
@@ -68,12 +70,12 @@ def test_fused_bf16_steps_match_each_trial_alone_in_bf16(data):
     alone_data, fused_data = samplers(configs, data), samplers(configs, data)
     for _ in range(3):
         with alone[0].precision():
-            want = [algo.step_tensors(s.next()) for algo, s in zip(alone, alone_data)]
+            want = [algo.step_tensors(s.next()) for algo, s in zip(alone, alone_data, strict=True)]
             got = split(fused.step_tensors(torch.stack([s.next() for s in fused_data])), len(configs))
-        for trial, (w, g) in enumerate(zip(want, got)):
+        for trial, (w, g) in enumerate(zip(want, got, strict=True)):
             for key in w:
                 torch.testing.assert_close(g[key].float(), w[key].float(), rtol=2e-2, atol=1e-3,
-                                           msg=lambda m: f"trial {trial} loss {key}: {m}")
+                                           msg=lambda m, trial=trial, key=key: f"trial {trial} loss {key}: {m}")
 
 
 def test_trials_really_differ_and_stay_apart(data, float64):
@@ -98,9 +100,9 @@ def test_fused_training_matches_unfused_training_and_checkpoints_per_trial(tmp_p
     folders = [tmp_path / f"trial{i}" for i in range(len(configs))]
     results = train_fused(configs, [g.append for g in got], folders, data=data, log=quiet)
     assert [r.status for r in results] == ["finished"] * 3
-    for trial, (w, g) in enumerate(zip(want, got)):
+    for trial, (w, g) in enumerate(zip(want, got, strict=True)):
         assert [r.iteration for r in g] == [5, 10]
-        for rw, rg in zip(w, g):
+        for rw, rg in zip(w, g, strict=True):
             for key, value in rw.metrics.items():
                 if key != "iterations_per_second":
                     # float32, 10 GAN updates in another summation order

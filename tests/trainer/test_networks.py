@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from trainer import TrialConfig, build_algorithm
-from trainer.networks import (DATASET_ARCHITECTURE,
-                              age_encoder, discriminator, generator, transposed_encoder)
+from trainer.networks import DATASET_ARCHITECTURE, age_encoder, discriminator, generator, transposed_encoder
 from trainer.networks.architectures import COLORMNIST, DCGAN_32, DCGAN_64
 
 
@@ -132,5 +131,5 @@ def test_generator_transposed_convolution_equals_pytorchs(stride):
     weights = torch.randn_like(y_ours)
     grads_ours = torch.autograd.grad((y_ours * weights).sum(), [x, ours.weight, ours.bias])
     grads_stock = torch.autograd.grad((y_stock * weights).sum(), [x, stock.weight, stock.bias])
-    for got, want in zip(grads_ours, grads_stock):
+    for got, want in zip(grads_ours, grads_stock, strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -35,13 +35,14 @@ def rng_copy(algo):
 
 def assert_same_parameters(algo, nets):
     for name, net in algo.nets.items():
-        for (pname, got), want in zip(net.named_parameters(), nets[name].parameters()):
-            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10, msg=lambda m: f"{name}.{pname}: {m}")
+        for (pname, got), want in zip(net.named_parameters(), nets[name].parameters(), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10,
+                                       msg=lambda m, name=name, pname=pname: f"{name}.{pname}: {m}")
 
 
 def assert_all_changed(algo, before):
     for name, net in algo.nets.items():
-        moved = any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[name].parameters()))
+        moved = any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[name].parameters(), strict=True))
         assert moved, f"{name} was not updated"
 
 

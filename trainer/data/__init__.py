@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .dataset import DatasetError, ImageDataset, to_float, to_uint8
 from .sampler import BatchSampler

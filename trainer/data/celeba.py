@@ -65,7 +65,8 @@ def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) 
         raise DatasetError(f"CelebA folder {images_dir} holds no images; {hint}")
     splits = _read_partitions(folder, names)
     if not all(splits.values()):
-        raise DatasetError(f"CelebA in {folder}: a split is empty ({', '.join(f'{k}: {len(v)}' for k, v in splits.items())}); "
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in splits.items())
+        raise DatasetError(f"CelebA in {folder}: a split is empty ({sizes}); "
                            "check list_eval_partition.txt against img_align_celeba/")
     key = hashlib.sha256(("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
                           + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]

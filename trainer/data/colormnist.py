@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ def load_colormnist(data_root: str | Path | None, log: Callable[[str], None] = p
         x, y = parts["test"]
         n_val = n_test = len(x) // 10
         idx = split_indices(len(x), (len(x) - n_val - n_test, n_val, n_test), DATA_SEED)
-        pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx)))
+        pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx), strict=True))
         note = (f"colormnist: only the MNIST test set (t10k) found in {directory}; splitting its "
                 f"{len(x):,} digits into {len(idx[0]):,} train / {n_val:,} validation / "
                 f"{n_test:,} test digits")
@@ -71,7 +71,7 @@ def load_digits_dataset(log: Callable[[str], None] = print) -> ImageDataset:
     x, y = sklearn_digits_28()
     n_val = n_test = len(x) // 10
     idx = split_indices(len(x), (len(x) - n_val - n_test, n_val, n_test), DATA_SEED)
-    pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx)))
+    pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx), strict=True))
     note = (f"digits: scikit-learn's {len(x):,} real 8x8 digits, upscaled to 28x28 and stacked "
             f"as RGB ({len(idx[0]):,} / {n_val} / {n_test} digits for train / validation / test)")
     log(note)

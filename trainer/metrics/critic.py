@@ -9,7 +9,7 @@ worse) on one validation mini-batch and averaged over the whole test split.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -38,7 +38,7 @@ def mode_statistics(digits: torch.Tensor) -> tuple[int, float]:
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two feature sets [N, D]."""
-    from scipy import linalg                   # imported here: scipy is slow to import
+    from scipy import linalg  # imported here: scipy is slow to import
 
     a, b = a.double().numpy(), b.double().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)

@@ -4,7 +4,7 @@ rule that each network is updated with the gradient of its own loss only."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -94,7 +94,7 @@ class Algorithm:
         """One Adam step of ``net_name`` on the gradient of ``loss`` w.r.t. its parameters only."""
         params = [p for p in self.nets[net_name].parameters()]
         grads = torch.autograd.grad(loss, params)
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             # the fused Adam kernel reads a gradient with the parameter's strides: some backward
             # kernels return weight gradients in another layout, so match it
             p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)

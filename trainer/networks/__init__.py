@@ -5,8 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .architectures import DATASET_ARCHITECTURE, Architecture
-from .layers import (CodeDiscriminator, ConvDiscriminator, DeconvGenerator, SphereProjection,
-                     TransposedEncoder)
+from .layers import CodeDiscriminator, ConvDiscriminator, DeconvGenerator, SphereProjection, TransposedEncoder
 
 
 def generator(arch: Architecture, latent_dim: int, width: float = 1.0) -> DeconvGenerator:

@@ -7,11 +7,11 @@ a stride-2 layer halves (rounding up) or doubles the spatial size, a stride-1 la
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 # A layer table row: (kernel, stride, feature maps).
 ConvSpec = tuple[int, int, int]
@@ -136,7 +136,7 @@ class TransposedEncoder(nn.Module):
         ins = [start_channels] + [scaled(maps, width) for _, _, maps in deconvs[:-1]]
         outs = [scaled(maps, width) for _, _, maps in deconvs[:-1]] + [image_channels]
         layers: list[nn.Module] = []
-        for (kernel, stride, _), c_in, c_out in reversed(list(zip(deconvs, ins, outs))):
+        for (kernel, stride, _), c_in, c_out in reversed(list(zip(deconvs, ins, outs, strict=True))):
             layers += [nn.Conv2d(c_out, c_in, kernel, stride, padding=kernel // 2, bias=False),
                        BatchNorm2d(c_in), nn.ReLU()]
         layers.append(nn.Flatten())

@@ -6,8 +6,13 @@ from torch import nn
 
 from trainer import load_dataset
 from trainer.data import to_float
-from trainer.metrics import (MetricsError, StackedDigitClassifier, VGGClassifier, evaluate_images,
-                             load_or_train_classifier)
+from trainer.metrics import (
+    MetricsError,
+    StackedDigitClassifier,
+    VGGClassifier,
+    evaluate_images,
+    load_or_train_classifier,
+)
 from trainer.metrics.classifiers import TABLE_5, accuracy, classifier_path
 
 from ..test_data import write_cifar
@@ -30,7 +35,7 @@ def test_digit_classifier_is_accurate_and_kept(colormnist, classifier):
     messages = []
     again = load_or_train_classifier(colormnist, log=messages.append)      # from the cache
     assert messages == [] and all(torch.equal(a, b) for a, b in
-                                  zip(again.parameters(), classifier.parameters()))
+                                  zip(again.parameters(), classifier.parameters(), strict=True))
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ def test_checkpoint_and_resume_continue_exactly(digits):
     resumed = critic(digits, seed=7)                     # another seed: everything must come from the state
     resumed.load_state_dict(split.state_dict())
     resumed.train(lambda n: noise(n, resumed.rng), 3)
-    for a, b in zip(straight.net.parameters(), resumed.net.parameters()):
+    for a, b in zip(straight.net.parameters(), resumed.net.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed.steps == 6
     assert resumed.neg_w_validation(lambda n: sample(n, resumed.rng)) == \
@@ -74,6 +74,6 @@ def test_critic_never_changes_the_generator_or_its_random_stream(digits):
     rng_before = algo.rng.get_state()
     judge = IndependentCritic(COLORMNIST, digits.val, digits.test, width=0.125)
     judge.train(lambda n: algo.generate(algo.sample_prior(n, generator=judge.rng)), 3)
-    assert all(torch.equal(a, b) for a, b in zip(before, algo.nets["generator"].parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, algo.nets["generator"].parameters(), strict=True))
     assert torch.equal(algo.rng.get_state(), rng_before)
     assert all(p.grad is None for p in algo.nets["generator"].parameters())
