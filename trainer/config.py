@@ -1,7 +1,7 @@
 """TrialConfig: every hyperparameter and run setting of one trial, validated.
 
-Hyperparameter names are the project's public vocabulary (YAML specs, MLflow params):
-see DESIGN.md. Fields left at ``None`` take the model's default from ``MODEL_DEFAULTS``
+Hyperparameter names are the project's public vocabulary (YAML specs, MLflow params): the field
+names below, each with its meaning beside it. Fields left at ``None`` take the model's default from ``MODEL_DEFAULTS``
 (the middle of the paper's sweeps, Table 2 and Appendix H.1).
 """
 

@@ -3,6 +3,7 @@ trial killed mid-run (retried from its checkpoint, one MLflow run), and an inter
 resumed with --resume (nothing finished is rerun)."""
 
 import os
+import re
 import signal
 import subprocess
 
@@ -29,7 +30,14 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "sweep smoke: 4 finished, 0 diverged, 0 stopped early, 0 failed" in out.stderr
     assert f"orchestrate ui --storage {storage}" in out.stdout
+    assert re.search(r"\| \w+_0000\d: iteration \d+ / 20 \| loss/generator ", out.stderr), out.stderr
+    assert re.search(r"it/s, about \d+s left", out.stderr), out.stderr
+    for noise in ("Creating initial MLflow database tables", "tensorboard", "authentication token",
+                  "Started a local Ray instance", "Configuration for experiment"):
+        assert noise.lower() not in (out.stdout + out.stderr).lower(), noise       # only with --verbose
     client, parents, children = child_runs(storage, "smoke")
+    experiment = client.get_experiment_by_name("smoke")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"   # the UI opens on runs
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.metrics["trials/finished"] == 4 and parents[0].data.params["spec"] == "smoke"
     assert len(children) == 4
