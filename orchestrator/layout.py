@@ -24,6 +24,7 @@ names included.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # ------------------------------------------------------------------ on disk
 DEFAULT_DB = "mlflow.db"
@@ -45,6 +46,19 @@ def state_path(storage: Path, name: str) -> Path:
 
 def default_tracking_uri(storage: Path) -> str:
     return f"sqlite:///{(storage / DEFAULT_DB).resolve()}"
+
+
+def redact_uri(uri: str) -> str:
+    """A tracking URI as a sweep writes it down (state file, Ray Tune's configs, reports): any
+    password in it replaced by ``***``. The real one comes from the command line or
+    ``MLFLOW_TRACKING_URI``."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def trial_folder_name(trial_id: str) -> str:
@@ -90,7 +104,10 @@ EVAL = "eval"
 PERF = "perf"
 TRIALS = "trials"
 CRITIC_PREFIX = "critic_"                       # Ray Tune keys of the independent critic
+CRITIC_KEYS = ("critic_neg_w_test", "critic_neg_w_val", "critic_steps")
 PERF_KEYS = ("iterations_per_second",)
+# the final evaluation's metrics (trainer.metrics.evaluate_images; inception_* with Inception-v3)
+EVALUATION_KEYS = ("sample_diversity", "inception_score", "inception_score_std", "fid", "modes", "mode_kl")
 
 
 def loss_metric(key: str) -> str:

@@ -23,13 +23,17 @@ def resolve_gpus(value: float | str, trials_per_gpu: int, cluster_gpus: float) -
 
 
 def trial_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
+    """The trial's GPU share; "auto" gives none to trials with device: cpu."""
+    if spec.device == "cpu" and spec.gpus == "auto":
+        return 0.0
     return resolve_gpus(spec.gpus, spec.trials_per_gpu, cluster_gpus)
 
 
 def independent_critic(spec: SweepSpec, cluster_gpus: float) -> IndependentCriticSettings:
-    """The spec's critic settings with its GPU share resolved."""
+    """The spec's critic settings with its GPU share resolved (none where the trials run on CPUs)."""
     critic = spec.independent_critic
-    return dataclasses.replace(critic, gpus=resolve_gpus(critic.gpus, spec.trials_per_gpu, cluster_gpus))
+    gpus = 0.0 if spec.device == "cpu" and critic.gpus == "auto" else critic.gpus
+    return dataclasses.replace(critic, gpus=resolve_gpus(gpus, spec.trials_per_gpu, cluster_gpus))
 
 
 def bundles(spec: SweepSpec, cluster_gpus: float) -> list[dict[str, float]]:

@@ -41,6 +41,7 @@ class TrialSettings:
     parent_run_id: str
     experiment_dir: str
     data_root: str | None
+    device: str                       # auto: the trial's GPU if Ray gave it one; cpu; cuda
     threads: int
     independent_critic: IndependentCriticSettings
     evaluation: EvaluationSettings

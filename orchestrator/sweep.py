@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import layout, placement, tracking
-from .errors import SpecError, UsageError
+from .errors import SpecError
+from .preflight import Checked, preflight
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings
 from .sweep_spec import SweepSpec
@@ -38,42 +39,24 @@ def _log(message: str) -> None:
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     storage = options.storage.resolve()
-    check_storage(spec, storage, options.resume)
-    uri = tracking_uri(spec, storage, options)
+    checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
+                        data_root=options.data_root)
     quiet_libraries(options.verbose)
+    classifier = final_classifier_state(spec, checked.data_root)
     started = time.perf_counter()
-    with ray_session(spec, options) as cluster_gpus:
+    with ray_session(spec, options, checked.tracking_uri) as cluster_gpus:
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
-        state = open_sweep_run(spec, storage, uri, options.resume)
-        settings = trial_settings(spec, storage, state, options.data_root, cluster_gpus)
-        trainable = trainable_with_resources(spec, settings, cluster_gpus)
-        fit_started = time.perf_counter()
-        results = fit(spec, storage, trainable, settings, options)
-        _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
-             f"{time.perf_counter() - fit_started:.1f} s")
-        summary = record_outcome(spec, storage, state, results)
-    return report_outcome(spec, storage, uri, summary, options)
-
-
-def check_storage(spec: SweepSpec, storage: Path, resume: bool) -> None:
-    from ray import tune
-
-    restorable = tune.Tuner.can_restore(str(storage / spec.name))
-    if restorable and not resume:
-        raise UsageError(f"{storage / spec.name} already holds sweep {spec.name!r}: add --resume to continue "
-                         "it, or pass another --storage to start afresh")
-    if resume and not restorable:
-        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
-
-
-def tracking_uri(spec: SweepSpec, storage: Path, options: SweepOptions) -> str:
-    """--tracking-uri, else on --resume the store the trials already log to, else the default
-    SQLite store in the storage folder."""
-    if options.tracking_uri is not None:
-        return options.tracking_uri
-    state = SweepState.load(storage, spec.name) if options.resume else None
-    return state.tracking_uri if state is not None else layout.default_tracking_uri(storage)
+        state = open_sweep_run(spec, storage, checked)
+        with failed_on_error(state, new=checked.state is None):
+            settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
+            trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus)
+            fit_started = time.perf_counter()
+            results = fit(spec, storage, trainable, settings, options)
+            _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
+                 f"{time.perf_counter() - fit_started:.1f} s")
+            summary = record_outcome(spec, storage, state, results)
+    return report_outcome(spec, storage, checked.tracking_uri, summary, options)
 
 
 def quiet_libraries(verbose: bool) -> None:
@@ -89,17 +72,20 @@ def quiet_libraries(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(spec: SweepSpec, options: SweepOptions):
+def ray_session(spec: SweepSpec, options: SweepOptions, tracking_uri: str):
     """Ray for the sweep; yields the cluster's GPU count. Without --address always a new local
     instance: a bare ray.init() may attach to the last cluster started on this machine
-    (/tmp/ray/ray_current_cluster), even one shutting down."""
+    (/tmp/ray/ray_current_cluster), even one shutting down. The tracking URI reaches the trials
+    through their environment, so its password is in no config Ray Tune saves."""
     import ray
 
     if spec.metric:
         # the critic's metrics exist only from half of max_iter on: ASHA and Optuna act on the
-        # results that carry the metric instead of failing on the earlier ones
+        # results that carry the metric instead of failing on the earlier ones (spec.metric is
+        # checked against what the trials report when the spec is read)
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    env = {"OMP_NUM_THREADS": str(placement.threads(spec.cpus)), **tracking.HTTP_ENV}
+    env = {"OMP_NUM_THREADS": str(placement.threads(spec.cpus)), tracking.TRACKING_URI_ENV: tracking_uri,
+           **tracking.HTTP_ENV}
     ray.init(address=options.address or "local", include_dashboard=False, log_to_driver=False,
              logging_level=logging.INFO if options.verbose else logging.ERROR, runtime_env={"env_vars": env})
     try:
@@ -109,32 +95,55 @@ def ray_session(spec: SweepSpec, options: SweepOptions):
 
 
 def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:
-    if any(hp.get("cuda_graphs") for hp in spec.trials) and placement.trial_gpus(spec, cluster_gpus) == 0:
+    """Settings that need GPU trials, on a cluster whose trials get none."""
+    if placement.trial_gpus(spec, cluster_gpus) > 0:
+        return
+    where = f"(cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus})"
+    if any(hp.get("cuda_graphs") for hp in spec.trials):
         raise SpecError(f"{spec.path}: trial.cuda_graphs: true needs GPU trials, and this sweep's trials get "
-                        f"no GPU (cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus}); run it on "
-                        "GPUs or set cuda_graphs: false")
+                        f"no GPU {where}; run it on GPUs or set cuda_graphs: false")
+    if spec.device == "cuda":
+        raise SpecError(f"{spec.path}: trial.device: cuda needs GPU trials, and this sweep's trials get no GPU "
+                        f"{where}; run it on GPUs or set device: auto")
 
 
-def open_sweep_run(spec: SweepSpec, storage: Path, uri: str, resume: bool) -> SweepState:
+def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepState:
     """The sweep's experiment and parent run: created (and written to the state file) by a new
     sweep, read back by --resume."""
-    experiment_id = tracking.ensure_experiment(uri, spec.name, storage)
-    if resume and (state := SweepState.load(storage, spec.name)) is not None:
-        return state
-    parent = tracking.start_sweep_run(uri, experiment_id, spec, spec.path.read_text(), spec.trial_count)
-    state = SweepState(parent_run_id=parent, tracking_uri=uri, experiment_id=experiment_id)
     storage.mkdir(parents=True, exist_ok=True)
+    experiment_id = tracking.ensure_experiment(checked.tracking_uri, spec.name, storage)
+    if checked.state is not None:
+        state = checked.state
+        state.tracking_uri = checked.tracking_uri
+        state.experiment_id = state.experiment_id or experiment_id
+        return state
+    parent = tracking.start_sweep_run(checked.tracking_uri, experiment_id, spec, spec.path.read_text(),
+                                      spec.trial_count)
+    state = SweepState(parent_run_id=parent, tracking_uri=checked.tracking_uri, experiment_id=experiment_id,
+                       spec_sha256=checked.spec_sha256)
     state.save(storage, spec.name)
     return state
+
+
+@contextlib.contextmanager
+def failed_on_error(state: SweepState, new: bool):
+    """A new sweep's parent run ends FAILED when the driver fails (an interruption leaves it
+    RUNNING, for --resume)."""
+    try:
+        yield
+    except Exception:
+        if new:
+            tracking.fail_sweep_run(state.tracking_uri, state.parent_run_id)
+        raise
 
 
 def trial_settings(spec: SweepSpec, storage: Path, state: SweepState, data_root: str | None,
                    cluster_gpus: float) -> TrialSettings:
     return TrialSettings(
-        tracking_uri=state.tracking_uri, experiment_id=state.experiment_id, parent_run_id=state.parent_run_id,
-        experiment_dir=str(storage / spec.name), data_root=str(Path(data_root).resolve()) if data_root else None,
-        threads=placement.threads(spec.cpus), independent_critic=placement.independent_critic(spec, cluster_gpus),
-        evaluation=spec.evaluation)
+        tracking_uri=layout.redact_uri(state.tracking_uri), experiment_id=state.experiment_id,
+        parent_run_id=state.parent_run_id, experiment_dir=str(storage / spec.name), data_root=data_root,
+        device=spec.device, threads=placement.threads(spec.cpus),
+        independent_critic=placement.independent_critic(spec, cluster_gpus), evaluation=spec.evaluation)
 
 
 def final_classifier_state(spec: SweepSpec, data_root: str | None):
@@ -153,17 +162,18 @@ def final_classifier_state(spec: SweepSpec, data_root: str | None):
     return load_or_train_classifier(data, device=device, log=_log).state_dict()
 
 
-def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, cluster_gpus: float):
+def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifier: dict | None,
+                             cluster_gpus: float):
     from ray import tune
 
     from .trial_runner import run_trial
 
     pgf = placement.placement_group_factory(spec, cluster_gpus)
-    classifier = final_classifier_state(spec, settings.data_root)
     models = len(spec.tune_trials)
     fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
-    _log(f"sweep {spec.name}: {spec.trial_count} trials{fused} on {'GPUs' if cluster_gpus else 'CPUs'} "
-         f"({pgf.bundles}), storage {settings.experiment_dir}, tracking {settings.tracking_uri}")
+    on = "GPUs" if placement.trial_gpus(spec, cluster_gpus) else "CPUs"
+    _log(f"sweep {spec.name}: {spec.trial_count} trials{fused} on {on} ({pgf.bundles}), storage "
+         f"{settings.experiment_dir}, tracking {settings.tracking_uri}")
     return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
 
 
@@ -204,12 +214,12 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
     _log(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
          f"{summary['stopped']} stopped early, {summary['failed']} failed")
     experiment = storage / spec.name
-    print(f"results: MLflow experiment '{spec.name}' at {uri}; Ray Tune files in {experiment}")
+    print(f"results: MLflow experiment '{spec.name}' at {layout.redact_uri(uri)}; Ray Tune files in {experiment}")
     fused = "*/" if spec.fuse_trials > 1 else ""
     work = f"trial_*/{layout.WORK}/{fused}{layout.SAMPLES}"
     print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {storage}" if options.tracking_uri is None else
-          f"see them: open {uri} in a browser")
+          f"see them: open {layout.redact_uri(uri)} in a browser")
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -4,7 +4,7 @@
     description: ...
     trial: {model: alphagan, ...}   # hyperparameters every trial shares
     grid: {lr_generator: [1e-4, 5e-4], ...}   # every combination is one trial
-    seeds: [0, 1]                   # repeats over seeds (default: the trial's seed)
+    seeds: [0, 1]                   # repeats over seeds (or seed in the grid; default: the trial's seed)
     search: grid                    # or optuna: TPE over the grid's values, num_samples trials
     num_samples: 20                 # optuna only
     scheduler: none                 # or asha (needs metric and mode)
@@ -63,17 +63,21 @@ class SweepSpec:
     independent_critic: IndependentCriticSettings = field(default_factory=IndependentCriticSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     max_failures: int = 3
+    data_root: str | None = None        # trial.data_root: where the datasets are (--data-root wins)
+    device: str = "auto"                # trial.device: auto (GPU trials on GPUs), cpu or cuda
 
     # ------------------------------------------------------------------ expansion (once)
     @cached_property
     def trials(self) -> tuple[dict[str, Any], ...]:
         """Every trial's full hyperparameters (grid search: the product of the grid and seeds)."""
         keys = list(self.grid)
-        seeds = self.seeds if self.seeds is not None else [self.trial.get("seed", 0)]
+        seeds = self.seeds if self.seeds is not None else [None]    # None: the trial's or the grid's
         result = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
             for seed in seeds:
-                hp = {**self.trial, **dict(zip(keys, values, strict=True)), "seed": seed}
+                hp = {**self.trial, **dict(zip(keys, values, strict=True))}
+                if seed is not None:
+                    hp["seed"] = seed
                 full = TrialConfig.from_dict(hp, source=str(self.path)).to_dict()
                 for run_setting in RUNTIME_SETTINGS:          # chosen by the sweep at run time
                     full.pop(run_setting)
@@ -158,7 +162,34 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
         raise SpecError(str(err)) from None
     if spec.fuse_trials > 1:
         _check_fusable(spec)
+    if spec.metric:
+        _check_metric(spec)
     return spec
+
+
+def reported_metrics(spec: SweepSpec) -> tuple[list[str], list[str]]:
+    """(what every trial reports while it trains, what only its final evaluation reports)."""
+    from trainer.models import ALGORITHMS
+
+    during: list[str] = []
+    for model in dict.fromkeys(hp["model"] for hp in spec.trials):
+        during += [key for key in ALGORITHMS[model].reported if key not in during]
+    during += list(layout.PERF_KEYS)
+    if spec.independent_critic.enabled:
+        during += list(layout.CRITIC_KEYS)
+    final = list(layout.EVALUATION_KEYS) if spec.evaluation.samples else []
+    return during, final
+
+
+def _check_metric(spec: SweepSpec) -> None:
+    """The metric Optuna or ASHA acts on must be one the trials report (ASHA: while they train)."""
+    during, final = reported_metrics(spec)
+    allowed = during if spec.scheduler == "asha" else during + final
+    if spec.metric not in allowed:
+        what = "scheduler: asha needs a metric reported while trials train" if spec.scheduler == "asha" else (
+            "search: optuna needs a metric the trials report")
+        _fail(spec.path, f"field 'metric': {spec.metric!r} is not reported by these trials; {what}: "
+                         f"{', '.join(allowed)}")
 
 
 def _trials_section(path, content) -> dict[str, Any]:
@@ -176,7 +207,18 @@ def _trials_section(path, content) -> dict[str, Any]:
     if seeds is not None and (not isinstance(seeds, list) or not seeds
                               or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         _fail(path, f"field 'seeds' must be a non-empty list of integers, got {seeds!r}")
-    return {"trial": trial, "grid": grid, "seeds": seeds}
+    if seeds is not None and "seed" in grid:
+        _fail(path, "'seeds' and 'grid.seed' both set the trials' seeds; keep one")
+    if seeds is not None and "seed" in trial:
+        _fail(path, "'seeds' and 'trial.seed' both set the trials' seeds; keep one")
+    device = trial.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(path, f"field 'trial.device' must be auto, cpu or cuda in a sweep (Ray gives each trial its "
+                    f"GPU), got {device!r}")
+    data_root = trial.get("data_root")
+    if data_root is not None and not isinstance(data_root, str):
+        _fail(path, f"field 'trial.data_root' must be a folder, got {data_root!r}")
+    return {"trial": trial, "grid": grid, "seeds": seeds, "device": device, "data_root": data_root}
 
 
 def _search_section(path, content) -> dict[str, Any]:
@@ -203,7 +245,7 @@ def _resources_section(path, content) -> dict[str, Any]:
     resources = _mapping(path, content, "resources", RESOURCE_KEYS)
     return {"cpus": _number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
             "gpus": _number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
-            "trials_per_gpu": int(_number(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1)),
+            "trials_per_gpu": _whole(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1),
             "fuse_trials": _integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1))}
 
 
@@ -211,7 +253,7 @@ def _evaluation_section(path, content) -> EvaluationSettings:
     defaults = EvaluationSettings()
     values = _mapping(path, content, "evaluation", EVALUATION_KEYS)
     evaluation = EvaluationSettings(**{
-        key: int(_number(path, f"evaluation.{key}", values.get(key, getattr(defaults, key)), 0))
+        key: _whole(path, f"evaluation.{key}", values.get(key, getattr(defaults, key)), 0)
         for key in EVALUATION_KEYS})
     if evaluation.samples == 1:
         _fail(path, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2")
@@ -229,9 +271,15 @@ def _critic_section(path, content) -> IndependentCriticSettings:
         _fail(path, f"field '{key}.enabled' must be true or false, got {enabled!r}")
     return IndependentCriticSettings(
         enabled=enabled,
-        steps_per_report=int(_number(path, f"{key}.steps_per_report", critic.get("steps_per_report", 100), 1)),
+        steps_per_report=_whole(path, f"{key}.steps_per_report", critic.get("steps_per_report", 100), 1),
         cpus=_number(path, f"{key}.cpus", critic.get("cpus", 1.0), 0.01),
         gpus=_number(path, f"{key}.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True))
+
+
+def _whole(path, name, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(path, f"field '{name}' must be a whole number >= {minimum}, got {value!r}")
+    return value
 
 
 def _integer(path, name, value) -> int:

@@ -12,10 +12,13 @@ from . import layout
 
 @dataclass
 class SweepState:
+    """In memory ``tracking_uri`` is the real one; the file holds it without its password."""
+
     parent_run_id: str
     tracking_uri: str
     experiment_id: str | None = None
     completed_trials: list[str] = field(default_factory=list)
+    spec_sha256: str | None = None          # the spec file the sweep started with
 
     @classmethod
     def path(cls, storage: Path, name: str) -> Path:
@@ -28,10 +31,11 @@ class SweepState:
             return None
         record = json.loads(path.read_text())
         return cls(record["parent_run_id"], record["tracking_uri"], record.get("experiment_id"),
-                   list(record.get("completed_trials", [])))
+                   list(record.get("completed_trials", [])), record.get("spec_sha256"))
 
     def save(self, storage: Path, name: str) -> None:
         path = self.path(storage, name)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)) + "\n")
+        record = {**asdict(self), "tracking_uri": layout.redact_uri(self.tracking_uri)}   # no password
+        tmp.write_text(json.dumps(record) + "\n")
         tmp.replace(path)

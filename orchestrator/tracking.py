@@ -17,10 +17,18 @@ from typing import Any
 
 from . import layout
 
+TRACKING_URI_ENV = "ALPHAGAN_TRACKING_URI"    # the real tracking URI, to the trials by their environment
 SERVER_WAIT_S = 300.0          # how long a trial waits for an unreachable tracking server to return
 # MLflow's HTTP client retries for minutes by default; trials buffer instead, so fail fast
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+def trial_tracking_uri(recorded: str) -> str:
+    """The tracking URI a trial logs to: the one in its settings, which has no password, or the
+    real one the driver put in the trials' environment."""
+    real = os.environ.get(TRACKING_URI_ENV)
+    return real if real and layout.redact_uri(real) == recorded else recorded
 
 
 def _client(uri: str):
@@ -108,6 +116,14 @@ def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_co
     client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     client.log_text(run.info.run_id, spec_text, f"spec/{spec.path.name}")
     return run.info.run_id
+
+
+def fail_sweep_run(uri: str, run_id: str) -> None:
+    """Close a sweep's parent run as FAILED (the driver failed); best effort."""
+    try:
+        _client(uri).set_terminated(run_id, "FAILED")
+    except Exception as err:  # noqa: BLE001 - the driver's own error is the one to show
+        print(f"mlflow: could not mark the sweep run failed ({type(err).__name__})", file=sys.stderr)
 
 
 def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from trainer.metrics import Timer, build_classifier, encode_test_codes, evaluate
 from . import layout
 from .independent_critic import critic_for_trial, keep_warm
 from .settings import EvaluationSettings, TrialSettings
-from .tracking import TrialTracker
+from .tracking import TrialTracker, trial_tracking_uri
 
 
 def first_tracker(run_file: Path, new_tracker: Callable[..., TrialTracker]) -> TrialTracker:
@@ -110,7 +110,7 @@ class TrialHarness:
 
     def new_tracker(self, state=None) -> TrialTracker:
         s = self.settings
-        return TrialTracker(s.tracking_uri, s.experiment_id, s.parent_run_id, self.run_name,
+        return TrialTracker(trial_tracking_uri(s.tracking_uri), s.experiment_id, s.parent_run_id, self.run_name,
                             self.params, state=state, node=self.node, tags=self.tags)
 
     @property

@@ -32,7 +32,7 @@ def trial_setup(hps: tuple[dict, ...], settings: TrialSettings):
     Not get_trial_dir(): with actor reuse that is a local working folder, and it can be the
     previous trial's."""
     torch.set_num_threads(settings.threads)
-    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    device = settings.device if settings.device != "auto" else ("cuda" if ray.get_gpu_ids() else "cpu")
     cfgs = [TrialConfig.from_dict({**hp, "device": device, "data_root": settings.data_root},
                                   source="sweep trial") for hp in hps]
     context = tune.get_context()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,12 @@ class ConfigError(ValueError):
     """A bad hyperparameter or setting; the message says what is wrong and how to fix it."""
 
 
-# Per-model defaults for fields left at None.
 PRECISIONS = ("fp32", "bf16")
+TEXT_CHOICES = {"model": f"one of {', '.join(MODELS)}", "dataset": f"one of {', '.join(DATASETS)}",
+                "precision": f"one of {', '.join(PRECISIONS)}", "device": "one of auto, cpu, cuda, cuda:N, mps",
+                "data_root": "a folder"}
+
+# Per-model defaults for fields left at None.
 
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "alphagan": dict(lr_generator=1e-4, lr_discriminator=5e-4, lr_code_discriminator=5e-4,
@@ -78,6 +83,7 @@ class TrialConfig:
     sample_count: int = 64
 
     def __post_init__(self) -> None:
+        self._validate_types()
         self._validate_choices()
         for key, value in MODEL_DEFAULTS[self.model].items():
             if getattr(self, key) is None:
@@ -89,6 +95,27 @@ class TrialConfig:
         self._validate_values()
 
     # ------------------------------------------------------------------ validation
+    def _validate_types(self) -> None:
+        """Every field has its declared type: text, a whole number, a finite number or true/false
+        (``None`` where the field allows it: the model's default)."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), str(f.type)
+            if value is None and kind.endswith("| None"):
+                continue
+            base = kind.split(" |")[0]
+            if base == "bool":
+                ok, expected = isinstance(value, bool), "true or false"
+            elif base == "int":
+                ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+            elif base == "float":
+                ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and math.isfinite(value))
+                expected = "a finite number"
+            else:
+                ok, expected = isinstance(value, str), TEXT_CHOICES.get(f.name, "text")
+            if not ok:
+                raise ConfigError(f"{f.name}: must be {expected}, got {value!r}")
+
     def _validate_choices(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"model: unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
@@ -119,6 +146,8 @@ class TrialConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name}: must be greater than 0, got {value!r}")
+        if self.seed < 0:
+            raise ConfigError(f"seed: must be a whole number >= 0, got {self.seed!r}")
         if not 0.0 <= self.dcgan_dropout < 1.0:
             raise ConfigError(f"dcgan_dropout: must be in [0, 1), got {self.dcgan_dropout!r}")
         if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):

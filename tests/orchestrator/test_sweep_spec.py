@@ -66,6 +66,34 @@ def test_seeds_repeat_every_grid_point(tmp_path):
     assert len(trials) == 6 and sorted({t["seed"] for t in trials}) == [0, 1, 2]
 
 
+def test_a_seed_grid_gives_real_repeats(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"},
+                                    "grid": {"seed": [0, 1, 2]}}))
+    assert [t["seed"] for t in load_sweep_spec(path).trials] == [0, 1, 2]
+    path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits", "seed": 7}}))
+    assert [t["seed"] for t in load_sweep_spec(path).trials] == [7]
+
+
+def test_metric_may_be_named_as_in_mlflow_and_is_checked_against_what_trials_report(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "alphagan", "dataset": "digits"}, "search": "optuna",
+                                    "metric": "critic/neg_w_test"}))
+    assert load_sweep_spec(path).metric == "critic_neg_w_test"
+    path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"}, "scheduler": "asha",
+                                    "metric": "generator", "mode": "min"}))
+    assert load_sweep_spec(path).metric == "generator"
+
+
+def test_trial_device_and_data_root_of_a_sweep_spec_are_kept(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits", "device": "cpu",
+                                              "data_root": "/data"}}))
+    spec = load_sweep_spec(path)
+    assert (spec.device, spec.data_root) == ("cpu", "/data")
+    assert "device" not in spec.trials[0] and "data_root" not in spec.trials[0]      # run settings
+
+
 def test_quickstart_and_smoke_are_valid_specs():
     smoke = load_sweep_spec(SPACES / "smoke.yaml")
     assert len(smoke.trials) >= 4
@@ -87,13 +115,34 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"resources": {"gpu": 1}}, "unknown field 'resources.gpu'"),
     ({"seeds": 3}, "field 'seeds' must be a non-empty list of integers"),
     ({"evaluation": {"sample": 10}}, "unknown field 'evaluation.sample'"),
-    ({"evaluation": {"samples": -5}}, "field 'evaluation.samples' must be a number >= 0"),
+    ({"evaluation": {"samples": -5}}, "field 'evaluation.samples' must be a whole number >= 0"),
     ({"evaluation": {"samples": 1}}, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2"),
     ({"resources": {"fuse_trials": 0}}, "field 'resources.fuse_trials' must be a positive integer, got 0"),
     ({"resources": {"fuse_trials": 4}, "trial": {"model": "dcgan"}},
      "fused training supports alphagan, not dcgan; set fuse_trials: 1"),
     ({"resources": {"fuse_trials": 4}, "search": "optuna", "metric": "critic_neg_w_test"},
      "resources.fuse_trials > 1 needs search: grid and scheduler: none"),
+    # the cases found by trying bad input as a user would
+    ({"trial": {"device": 0}}, "field 'trial.device' must be auto, cpu or cuda in a sweep"),
+    ({"trial": {"device": "cuda:1"}}, "field 'trial.device' must be auto, cpu or cuda in a sweep"),
+    ({"trial": {"dcgan_dropout": [0.2]}}, "dcgan_dropout: must be a finite number, got [0.2]"),
+    ({"trial": {"lr_generator": float("nan")}}, "lr_generator: must be a finite number, got nan"),
+    ({"grid": {"lr_generator": [1e-4, float("inf")]}}, "lr_generator: must be a finite number, got inf"),
+    ({"trial": {"lr_generator": -1e-4}}, "lr_generator: must be a non-negative number"),
+    ({"trial": {"seed": 1.5}}, "seed: must be a whole number, got 1.5"),
+    ({"grid": {"seed": [0, 1]}, "seeds": [0, 1]}, "'seeds' and 'grid.seed' both set the trials' seeds"),
+    ({"trial": {"seed": 4}, "seeds": [0, 1]}, "'seeds' and 'trial.seed' both set the trials' seeds"),
+    ({"critic": {"enabled": "false"}}, "field 'critic.enabled' must be true or false, got 'false'"),
+    ({"independent_critic": {"enabled": 1}}, "field 'independent_critic.enabled' must be true or false"),
+    ({"critic": {}, "independent_critic": {}}, "fields 'independent_critic' and 'critic' (its earlier name)"),
+    ({"evaluation": {"samples": 0.5}}, "field 'evaluation.samples' must be a whole number >= 0, got 0.5"),
+    ({"trial": {"data_root": 3}}, "field 'trial.data_root' must be a folder"),
+    ({"search": "optuna", "metric": "critic_neg_w_tset"},
+     "field 'metric': 'critic_neg_w_tset' is not reported by these trials; search: optuna needs"),
+    ({"scheduler": "asha", "metric": "sample_diversity"},
+     "'sample_diversity' is not reported by these trials; scheduler: asha needs a metric reported while"),
+    ({"search": "optuna", "metric": "critic_neg_w_test", "independent_critic": {"enabled": False}},
+     "'critic_neg_w_test' is not reported by these trials"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

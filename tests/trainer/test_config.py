@@ -35,6 +35,16 @@ def test_unknown_key_names_the_key_and_suggests():
     ({"batch_size": "many"}, "batch_size must be an integer"),
     ({"dcgan_dropout": 1.5}, "dcgan_dropout: must be in"),
     ({"device": "tpu"}, "device: 'tpu' is not one of"),
+    ({"device": 0}, "device: must be one of auto, cpu, cuda, cuda:N, mps, got 0"),
+    ({"dcgan_dropout": [0.2]}, "dcgan_dropout: must be a finite number, got [0.2]"),
+    ({"lr_generator": float("nan")}, "lr_generator: must be a finite number, got nan"),
+    ({"lr_generator": float("inf")}, "lr_generator: must be a finite number, got inf"),
+    ({"lr_generator": "-inf"}, "lr_generator: must be a finite number, got -inf"),
+    ({"lr_generator": -1e-4}, "lr_generator: must be a non-negative number"),
+    ({"seed": 1.5}, "seed: must be a whole number, got 1.5"),
+    ({"seed": -1}, "seed: must be a whole number >= 0"),
+    ({"model": ["alphagan"]}, "model: must be one of alphagan, dcgan, wgangp, age"),
+    ({"cuda_graphs": "false"}, "cuda_graphs: must be true or false, got 'false'"),
 ])
 def test_bad_values_fail_with_one_clear_line(values, message):
     with pytest.raises(ConfigError) as err:

@@ -51,9 +51,14 @@ def _read_partitions(folder: Path, names: list[str]) -> dict[str, list[str]]:
     return splits
 
 
-def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) -> ImageDataset:
-    hint = ("put CelebA in torchvision's layout, DIR/celeba/img_align_celeba/*.jpg (and "
-            "DIR/celeba/list_eval_partition.txt), and pass --data-root DIR")
+HINT = ("put CelebA in torchvision's layout, DIR/celeba/img_align_celeba/*.jpg (and "
+        "DIR/celeba/list_eval_partition.txt), and pass --data-root DIR")
+
+
+def celeba_splits(data_root: str | Path | None) -> tuple[Path, Path, list[str], dict[str, list[str]]]:
+    """(folder, images folder, image names, file names per split) of CelebA in ``data_root``,
+    checked without decoding an image: a DatasetError names what is missing."""
+    hint = HINT
     if data_root is None:
         raise DatasetError(f"celeba needs its files: {hint}")
     folder = Path(data_root) / "celeba"
@@ -68,6 +73,11 @@ def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) 
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in splits.items())
         raise DatasetError(f"CelebA in {folder}: a split is empty ({sizes}); "
                            "check list_eval_partition.txt against img_align_celeba/")
+    return folder, images_dir, names, splits
+
+
+def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) -> ImageDataset:
+    folder, images_dir, names, splits = celeba_splits(data_root)
     key = hashlib.sha256(("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
                           + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]
     cached = cache_dir() / f"celeba{SIZE}-{key}.pt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import to_float
+from .dataset import DatasetError, to_float
 
 
 class BatchSampler:
@@ -14,8 +14,8 @@ class BatchSampler:
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int, device: torch.device):
         if len(images) < batch_size:
-            raise ValueError(f"the training split has {len(images)} images, fewer than "
-                             f"batch_size={batch_size}")
+            raise DatasetError(f"the split sampled has {len(images)} images, fewer than a batch of "
+                               f"{batch_size}: use a smaller batch_size or more data")
         self.images = images.to(device)
         self.batch_size = batch_size
         self.device = device

@@ -33,6 +33,7 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 class AGE(Algorithm):
     name = "age"
+    reported = ("encoder", "generator", "reconstruction_l1")
     has_encoder = True
 
     def __init__(self, cfg, device):

@@ -18,6 +18,7 @@ from .base import Algorithm, l1_reconstruction
 
 class AlphaGAN(Algorithm):
     name = "alphagan"
+    reported = ("encoder", "generator", "discriminator", "code_discriminator", "reconstruction_l1")
     has_encoder = True
     #: the methods that compute losses from network outputs (fused training runs them per trial)
     loss_terms = ("encoder_loss", "generator_loss", "discriminator_loss", "code_discriminator_loss",

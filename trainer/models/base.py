@@ -29,6 +29,8 @@ class Algorithm:
     loss_terms: tuple[str, ...] = ()
     #: methods of the step that draw from ``self.rng`` (CUDA graphs draw them outside the graph)
     random_draw_methods: tuple[str, ...] = ("sample_prior",)
+    #: the values ``step`` returns (and a trial reports): its losses
+    reported: tuple[str, ...] = ()
 
     def __init__(self, cfg: TrialConfig, device: torch.device):
         self.cfg = cfg

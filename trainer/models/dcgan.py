@@ -12,6 +12,7 @@ from .base import Algorithm
 
 class DCGAN(Algorithm):
     name = "dcgan"
+    reported = ("discriminator", "generator")
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)

@@ -19,6 +19,7 @@ def gradient_penalty(critic, x_real, x_fake, eps):
 
 class WGANGP(Algorithm):
     name = "wgangp"
+    reported = ("discriminator", "generator")
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)

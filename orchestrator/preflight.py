@@ -1,0 +1,168 @@
+"""Everything a sweep needs that the driver can check, checked before Ray starts and before any
+MLflow run exists: the storage, ``--resume`` against what the sweep started with, the tracking
+store, and every dataset the trials read. A failure is one line (a SpecError or UsageError naming
+what is wrong and what to do) and leaves nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from trainer.data import DatasetError, split_sizes
+
+from . import layout
+from .errors import SpecError, UsageError
+from .sweep_spec import SweepSpec
+from .sweep_state import SweepState
+
+CONNECT_TIMEOUT_S = 5.0
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432, "mysql": 3306,
+                 "mssql": 1433}
+CRITIC_BATCH = 64                      # the independent critic's batch from the validation split
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the checks found: the tracking URI to use (with its password, if any), the data root,
+    the spec's fingerprint, and the state of a sweep being resumed."""
+
+    tracking_uri: str
+    data_root: str | None
+    spec_sha256: str
+    state: SweepState | None
+
+
+def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resume: bool,
+              data_root: str | None) -> Checked:
+    check_restorable(spec, storage, resume)
+    check_storage_writable(storage)
+    fingerprint = spec_sha256(spec)
+    state = SweepState.load(storage, spec.name) if resume else None
+    if state is not None:
+        check_same_spec(spec, state, fingerprint)
+    uri = resolve_tracking_uri(spec, storage, tracking_uri, state)
+    check_tracking(uri)
+    root = data_root if data_root is not None else spec.data_root
+    if root is not None:
+        root = str(Path(root).resolve())
+    check_datasets(spec, root)
+    return Checked(uri, root, fingerprint, state)
+
+
+def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
+    from ray import tune
+
+    restorable = tune.Tuner.can_restore(str(storage / spec.name))
+    if restorable and not resume:
+        raise UsageError(f"{storage / spec.name} already holds sweep {spec.name!r}: add --resume to continue "
+                         "it, or pass another --storage to start afresh")
+    if resume and not restorable:
+        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
+
+
+def check_storage_writable(storage: Path) -> None:
+    """--storage is a folder this process can write (or can be created in a writable folder);
+    nothing is created here."""
+    if storage.exists():
+        if not storage.is_dir():
+            raise UsageError(f"--storage {storage} is a file, not a folder; pass a folder")
+        if not os.access(storage, os.W_OK | os.X_OK):
+            raise UsageError(f"--storage {storage} is not writable by this user; pass a folder you can write")
+        return
+    parent = storage.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--storage {storage} cannot be created: {parent} is not a writable folder; "
+                         "pass a folder you can write")
+
+
+def spec_sha256(spec: SweepSpec) -> str:
+    return hashlib.sha256(spec.path.read_bytes()).hexdigest()
+
+
+def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str) -> None:
+    if state.spec_sha256 is not None and state.spec_sha256 != fingerprint:
+        raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started; resume it with "
+                         "the spec it started with (its copy is the artifact spec/ of the sweep's MLflow run), "
+                         "or start the changed spec with another --storage")
+
+
+def resolve_tracking_uri(spec: SweepSpec, storage: Path, given: str | None, state: SweepState | None) -> str:
+    """--tracking-uri, else (resume) the store the sweep records to, else the storage's SQLite
+    store. A resumed sweep keeps its store; its password, never written down, comes from
+    --tracking-uri or MLFLOW_TRACKING_URI."""
+    if state is None:
+        return given or layout.default_tracking_uri(storage)
+    recorded = state.tracking_uri
+    if given is not None:
+        if layout.redact_uri(given) != recorded:
+            raise UsageError(f"--resume: sweep {spec.name!r} records to {recorded}, not {layout.redact_uri(given)}; "
+                             "resume it without --tracking-uri, or with the one it started with")
+        return given
+    if ":***@" not in recorded:
+        return recorded
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env and layout.redact_uri(from_env) == recorded:
+        return from_env
+    raise UsageError(f"--resume: sweep {spec.name!r} records to {recorded}, whose password is not stored; "
+                     "pass the full URI with --tracking-uri or MLFLOW_TRACKING_URI")
+
+
+def check_tracking(uri: str) -> None:
+    """A tracking server or database answers within seconds; a SQLite store's folder is writable."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite" or scheme == "file" or not parts.scheme:
+        return                                  # a local store: the storage check covers its folder
+    shown = layout.redact_uri(uri)
+    port = parts.port or DEFAULT_PORTS.get(scheme)
+    if not parts.hostname or port is None:
+        raise UsageError(f"--tracking-uri {shown}: expected a server (http://HOST:PORT) or a database URI "
+                         "(postgresql://USER@HOST/DB)")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise UsageError(f"cannot reach the tracking store {shown} ({parts.hostname}:{port}: "
+                         f"{err.strerror or type(err).__name__}); start it, or pass another --tracking-uri") from None
+    if scheme in ("http", "https"):
+        _check_http(uri, shown)
+
+
+def _check_http(uri: str, shown: str) -> None:
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=CONNECT_TIMEOUT_S).close()
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            return                              # a server that wants credentials: the client sends them
+        raise UsageError(f"the tracking server {shown} answered HTTP {err.code} to /health; is it an MLflow "
+                         "server?") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise UsageError(f"cannot reach the tracking server {shown} ({getattr(err, 'reason', err)}); start it, "
+                         "or pass another --tracking-uri") from None
+
+
+def check_datasets(spec: SweepSpec, data_root: str | None) -> None:
+    """Every dataset the trials read is there and complete, and holds a batch for each trial
+    (training split) and for its independent critic (validation split)."""
+    datasets: dict[str, dict[str, int]] = {}
+    for hp in spec.trials:
+        name = hp["dataset"]
+        if name not in datasets:
+            try:
+                datasets[name] = split_sizes(name, data_root)
+            except DatasetError as err:
+                raise SpecError(f"{spec.path}: {err}") from None
+        sizes = datasets[name]
+        if hp["batch_size"] > sizes["train"]:
+            raise SpecError(f"{spec.path}: batch_size {hp['batch_size']} is larger than {name}'s training split "
+                            f"({sizes['train']:,} images); use a smaller batch_size")
+        if spec.independent_critic.enabled and sizes["val"] < CRITIC_BATCH:
+            raise SpecError(f"{spec.path}: {name}'s validation split has {sizes['val']} images, fewer than the "
+                            f"independent critic's batch of {CRITIC_BATCH}; disable the critic or use more data")
