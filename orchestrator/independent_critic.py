@@ -23,28 +23,45 @@ CRITIC_BUNDLE = 1                       # the placement-group bundle reserved fo
 RESET_TIMEOUT_S = 120
 
 
+class CriticStartError(RuntimeError):
+    """The critic could not be set up for its trial (e.g. its data is missing on its node): no
+    restart helps; the message is the original error's."""
+
+
 @ray.remote
 class IndependentCriticActor:
-    """One trial's independent critic; ``reset`` points it at a (new) trial."""
+    """One trial's independent critic; ``reset`` points it at a (new) trial. A reset that fails
+    is kept and raised by the next call (``CriticStartError`` with the original message)."""
 
     def __init__(self, threads: int):
         torch.set_num_threads(threads)
         self.device = "cuda" if ray.get_gpu_ids() else "cpu"
+        self.failure: str | None = "not reset for a trial"
 
     def reset(self, hyperparameters: dict[str, Any], data_root: str | None, state: dict | None = None) -> None:
-        cfg = TrialConfig.from_dict({**hyperparameters, "device": self.device, "data_root": data_root})
-        self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
-        data = trial_data(cfg, log=lambda m: None)
-        self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=self.device,
-                                        width=cfg.width, seed=cfg.seed)
-        if state is not None:
-            self.critic.load_state_dict(state)
+        try:
+            cfg = TrialConfig.from_dict({**hyperparameters, "device": self.device, "data_root": data_root})
+            self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
+            data = trial_data(cfg, log=lambda m: None)
+            self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=self.device,
+                                            width=cfg.width, seed=cfg.seed)
+            if state is not None:
+                self.critic.load_state_dict(state)
+        except Exception as err:  # noqa: BLE001 - said by the next call, in the trial's run
+            self.failure = f"{type(err).__name__}: {err}"
+        else:
+            self.failure = None
 
     def _sample(self, n: int) -> torch.Tensor:
         return self.algo.generate(self.algo.sample_prior(n, generator=self.critic.rng))
 
+    def _started(self) -> None:
+        if self.failure is not None:
+            raise CriticStartError(self.failure)
+
     def advance(self, generator_state: dict, steps: int) -> dict[str, float]:
         """Train ``steps`` more steps against the generator ``generator_state``; its -W now."""
+        self._started()
         self.algo.nets["generator"].load_state_dict(generator_state)
         self.critic.train(self._sample, steps)
         return {"critic_neg_w_val": self.critic.neg_w_validation(self._sample),
@@ -52,6 +69,7 @@ class IndependentCriticActor:
                 "critic_steps": float(self.critic.steps)}
 
     def state(self) -> dict:
+        self._started()
         return self.critic.state_dict()
 
 
@@ -79,7 +97,7 @@ def _reuse_warm(hyperparameters: dict, data_root: str | None, state: dict | None
         try:
             ray.get(actor.reset.remote(hyperparameters, data_root, state), timeout=RESET_TIMEOUT_S)
             return actor
-        except (ray.exceptions.RayError, TimeoutError):
+        except (ray.exceptions.RayError, TimeoutError):          # died, or stuck
             pass
     ray.kill(actor)
     return None

@@ -91,6 +91,8 @@ class ProgressLines(Callback):
         shown = ", ".join(f"{name(k)} {result[k]:.3g}" for k, name in SHOWN if isinstance(result.get(k), float))
         _, max_iter = trial_iterations(trial)
         state = result.get(layout.STATUS_TAG, f"iteration {result.get('iteration', 0):,} / {max_iter:,}")
+        if "trial_error" in result:                # failed for good, not retried: said once, here
+            state += f" (not retried): {result['trial_error']}"
         print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | "
               f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now)}",
               file=sys.stderr, flush=True)

@@ -237,12 +237,12 @@ def summarize(results, completed: set) -> dict[str, int]:
                 summary["failed"] += len(hp)
             elif status != "interrupted" and metrics.get("fused_statuses"):
                 for each in metrics["fused_statuses"].split(","):
-                    if each in ("finished", "diverged"):
+                    if each in ("finished", "diverged", layout.FAILED):
                         summary[each] += 1
             continue
         if result.error is not None:
             summary["failed"] += 1
-        elif status in ("finished", "diverged"):
+        elif status in ("finished", "diverged", layout.FAILED):       # failed: an error no retry fixes
             summary[status] += 1
         elif metrics.get("trial_id") in completed:
             summary["stopped"] += 1

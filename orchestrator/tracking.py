@@ -176,6 +176,15 @@ class TrialTracker:
                 "pending_artifacts": list(self.pending_artifacts), "pending_tags": dict(self.pending_tags),
                 "nodes": list(self.nodes)}
 
+    def tag(self, key: str, value: str) -> None:
+        """Set a tag on the run with the next flush."""
+        self.pending_tags[key] = value[:5000]
+
+    def log_text(self, text: str, name: str) -> None:
+        """A text file in the run's artifacts, now (retried while the server is away)."""
+        client = _client(self.uri)
+        _retry_for(SERVER_WAIT_S, lambda: client.log_text(self.run_id, text, name))
+
     def add(self, metrics: dict[str, float], step: int, artifacts: dict[str, Path] | None = None,
             folder: str = layout.SAMPLES) -> None:
         """Buffer metrics at ``step`` and files for the run's artifact ``folder``."""

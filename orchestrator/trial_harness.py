@@ -19,7 +19,7 @@ from trainer.checkpoint import CheckpointStore
 from trainer.metrics import Timer, build_classifier, encode_test_codes, evaluate_generator
 
 from . import layout
-from .independent_critic import critic_for_trial, keep_warm
+from .independent_critic import CriticStartError, critic_for_trial, keep_warm
 from .settings import EvaluationSettings, TrialSettings
 from .tracking import TrialTracker, trial_tracking_uri
 
@@ -77,6 +77,16 @@ def restore_checkpoint_folder(folder: Path, has_own: bool) -> None:
         shutil.rmtree(folder)
 
 
+CRITIC_RESTARTS = 3          # restarts of a trial's critic (its actor died) before it is left off
+
+
+def error_message(err: BaseException) -> str:
+    """One line for an error: the original exception of a Ray task error, else the error itself."""
+    cause = getattr(err, "cause", None) or err
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
 def mlflow_metrics(training: dict[str, float], critic: dict[str, float],
                    final: dict[str, float]) -> dict[str, float]:
     """A report's values under their MLflow names (sections: loss/, perf/, critic/, eval/)."""
@@ -105,6 +115,8 @@ class TrialHarness:
         self.actor = None
         self.critic_state: dict | None = None
         self.critic_active = False
+        self.critic_failures = 0
+        self.critic_off = False                      # failed for good: the trial goes on without it
         if not CheckpointStore(checkpoint_dir).exists():
             self.tracker = first_tracker(work / layout.RUN_FILE, self.new_tracker)
 
@@ -118,10 +130,12 @@ class TrialHarness:
         return self.get_extra, self.set_extra
 
     def get_extra(self) -> dict:
-        critic_state = self.critic_state
-        if self.critic_active:
-            critic_state = ray.get(self.actor.state.remote())
-        return {"tracker": self.tracker.state(), "critic": critic_state}
+        if self.critic_active and self.actor is not None:
+            try:
+                self.critic_state = ray.get(self.actor.state.remote())
+            except ray.exceptions.RayError as err:   # the checkpoint keeps the critic's last state
+                self.critic_failed(err)
+        return {"tracker": self.tracker.state(), "critic": self.critic_state}
 
     def set_extra(self, state: dict) -> None:
         self.tracker = self.new_tracker(state["tracker"])
@@ -140,12 +154,35 @@ class TrialHarness:
         if self.critic.enabled and self.tracker is not None:
             self.critic_actor()
 
+    def critic_failed(self, err: BaseException) -> None:
+        """The critic is evaluation only: its failure is tagged on the run and the trial goes on.
+        An actor that died is restarted from the critic's last state at the next report (up to
+        CRITIC_RESTARTS times); a critic that cannot start is left off."""
+        message = error_message(err)
+        self.critic_failures += 1
+        cannot_start = isinstance(getattr(err, "cause", None), CriticStartError)
+        self.critic_off = cannot_start or self.critic_failures > CRITIC_RESTARTS
+        what = "left off for this trial" if self.critic_off else "restarted from its last state"
+        self.log(f"independent critic failed ({message}); {what}")
+        self.tracker.tag(layout.CRITIC_FAILURE_TAG, f"{message} ({what})")
+        if self.actor is not None:
+            ray.kill(self.actor)
+        self.actor, self.critic_active = None, False
+
+    def advance_critic(self, report) -> dict[str, float]:
+        generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
+        try:
+            metrics = ray.get(self.critic_actor().advance.remote(generator, self.critic.steps_per_report))
+        except ray.exceptions.RayError as err:
+            self.critic_failed(err)
+            return {}
+        self.critic_active = True
+        return metrics
+
     def evaluate(self, report) -> dict[str, float]:
         critic: dict[str, float] = {}
-        if self.critic.enabled and report.iteration * 2 >= self.cfg.max_iter:
-            generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
-            critic = ray.get(self.critic_actor().advance.remote(generator, self.critic.steps_per_report))
-            self.critic_active = True
+        if self.critic.enabled and not self.critic_off and report.iteration * 2 >= self.cfg.max_iter:
+            critic = self.advance_critic(report)
         final: dict[str, float] = {}
         files: dict[str, Path] = {}
         if report.iteration == self.cfg.max_iter and self.settings.evaluation.samples:
@@ -165,8 +202,21 @@ class TrialHarness:
                 ray.kill(self.actor)
             self.actor = None
 
-    def end(self, result) -> None:
-        if self.tracker is None:                     # restored a trial that had already ended
+    def ensure_tracker(self) -> TrialTracker:
+        if self.tracker is None:                     # a trial restored from its checkpoint
             extra = CheckpointStore(self.checkpoint_dir).load().get("extra") or {}
             self.tracker = self.new_tracker(extra.get("tracker"))
-        self.tracker.finish(result.status, result.message)
+        return self.tracker
+
+    def end(self, result) -> None:
+        self.ensure_tracker().finish(result.status, result.message)
+
+    def fail(self, err: BaseException) -> str:
+        """End the trial failed for good (an error no retry can fix: a missing dataset on this
+        node, a bad setting): the message as a tag and as ``error.txt`` in its run."""
+        message = error_message(err)
+        self.stop_critic(keep=False)
+        tracker = self.ensure_tracker()
+        tracker.log_text(f"{message}\n", layout.ERROR_FILE)
+        tracker.finish(layout.FAILED, message)
+        return message

@@ -12,14 +12,18 @@ import ray
 import torch
 from ray import tune
 
-from trainer import TrialConfig, train
-from trainer.checkpoint import CheckpointStore
+from trainer import ConfigError, DatasetError, TrialConfig, train
+from trainer.checkpoint import CheckpointError, CheckpointStore
 from trainer.fused_loop import train_fused
 
 from . import layout
 from .settings import FusedGroup, TrialSettings, trial_members
 from .trial_harness import TrialHarness, restore_checkpoint_folder
 from .worker_data import trial_data
+
+# Errors no retry can fix (data missing on this node, a bad setting, an unreadable checkpoint):
+# the trial ends failed at once, its message in its MLflow run; Ray retries only crashes.
+NOT_RETRIED = (DatasetError, ConfigError, CheckpointError)
 
 
 def _log(message: str) -> None:
@@ -46,6 +50,14 @@ def ended(status: str, iteration: int, started_at: float, **more: Any) -> dict[s
             "trial_ended_at": time.time(), **more}
 
 
+def failed_for_good(harnesses: list[TrialHarness], err: BaseException, started_at: float) -> None:
+    """End the Ray Tune trial without a retry: each trial's run failed with the message, and one
+    last report that the driver prints once."""
+    messages = [harness.fail(err) for harness in harnesses]
+    tune.report(ended(layout.FAILED, 0, started_at, trial_error=messages[0],
+                      fused_statuses=",".join([layout.FAILED] * len(harnesses))))
+
+
 def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> None:
     """The Ray Tune function trainable. ``config = {"hp": hyperparameters or a FusedGroup,
     "settings": TrialSettings}``; ``classifier_state``: the in-domain classifier for the final
@@ -57,9 +69,12 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     (cfg,), context, work = trial_setup(trial_members(config["hp"]), settings)
     checkpoint_dir = work / layout.CHECKPOINT
     restore_checkpoint_folder(checkpoint_dir, CheckpointStore(checkpoint_dir).exists())
-    data = trial_data(cfg, _log)
     harness = TrialHarness(cfg, settings, work, checkpoint_dir, context.get_trial_name(), context.get_trial_id(),
-                           ray.get_runtime_context().get_node_id(), data, classifier_state, _log)
+                           ray.get_runtime_context().get_node_id(), None, classifier_state, _log)
+    try:
+        harness.data = data = trial_data(cfg, _log)
+    except NOT_RETRIED as err:
+        return failed_for_good([harness], err, started_at)
 
     def report(rep) -> None:
         harness.tracker.flush()
@@ -73,6 +88,8 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     try:
         result = train(cfg, report, checkpoint_dir, data=data, sample_dir=harness.sample_dir,
                        evaluate=harness.evaluate, extra_state=harness.extra_state, log=_log)
+    except NOT_RETRIED as err:
+        return failed_for_good([harness], err, started_at)
     except BaseException:
         harness.stop_critic(keep=False)
         raise
@@ -117,13 +134,18 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
     checkpoints = work / layout.FUSED_CHECKPOINTS     # one folder per fused trial, one Ray Tune checkpoint
     folders = [checkpoints / str(k) for k in range(len(cfgs))]
     restore_checkpoint_folder(checkpoints, any(CheckpointStore(f).exists() for f in folders))
-    data = trial_data(cfgs[0], _log)
     node = ray.get_runtime_context().get_node_id()
     harnesses = [TrialHarness(cfg, settings, work / str(k), folders[k], f"{context.get_trial_name()}_{k}",
-                              context.get_trial_id(), node, data, classifier_state, _log,
+                              context.get_trial_id(), node, None, classifier_state, _log,
                               tags={layout.FUSED_INDEX_TAG: str(k), layout.FUSED_TRIALS_TAG: str(len(cfgs))},
                               critic_share=len(cfgs))
                  for k, cfg in enumerate(cfgs)]
+    try:
+        data = trial_data(cfgs[0], _log)
+    except NOT_RETRIED as err:
+        return failed_for_good(harnesses, err, started_at)
+    for harness in harnesses:
+        harness.data = data
     reports = FusedReports(checkpoints)
     for harness in harnesses:
         harness.start_critic()
@@ -133,6 +155,8 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
                               evaluates=[h.evaluate for h in harnesses],
                               extra_states=[h.extra_state for h in harnesses], log=_log,
                               after_iteration=reports.after_iteration)
+    except NOT_RETRIED as err:
+        return failed_for_good(harnesses, err, started_at)
     finally:
         for harness in harnesses:
             harness.stop_critic(keep=False)

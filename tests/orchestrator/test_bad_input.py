@@ -1,0 +1,156 @@
+"""Bad input to `orchestrate sweep`, tried as a user would (the CLI in a subprocess): one line on
+stderr naming what is wrong and what to do, exit code 2, no traceback, and nothing left behind
+(no storage folder, no MLflow store, no parent run)."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from .sweep_helpers import SMOKE, child_runs, sweep_command
+
+REPO = SMOKE.parents[1]
+
+
+def one_error_line(out, *needles):
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("orchestrate sweep: error: "), out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_the_headline_command_without_celeba_is_one_line_within_seconds(tmp_path):
+    storage = tmp_path / "sweeps"
+    started = time.time()
+    out = run("search_spaces/celeba_alphagan.yaml", "--storage", storage)
+    seconds = time.time() - started
+    line = one_error_line(out, "celeba needs its files", "--data-root DIR")
+    assert not storage.exists()                                   # nothing started, nothing left
+    print(f"headline command without CelebA: {seconds:.1f} s to: {line}")
+
+
+def test_missing_dataset_folder_is_named(tmp_path):
+    out = run("search_spaces/cifar10_dcgan.yaml", "--storage", tmp_path / "s", "--data-root", tmp_path / "none")
+    one_error_line(out, "CIFAR-10 not found under", "cifar-10-batches-py")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("trial, needle", [
+    ({"batch_size": 100_000}, "batch_size 100000 is larger than synthetic's training split"),
+    ({"device": 0}, "field 'trial.device' must be auto, cpu or cuda"),
+    ({"lr_discriminator": float("nan")}, "lr_discriminator: must be a finite number, got nan"),
+])
+def test_bad_trial_values_are_one_line(tmp_path, trial, needle):
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["trial"].update(trial)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    one_error_line(run(path, "--storage", tmp_path / "s"), str(path), needle)
+    assert not (tmp_path / "s").exists()
+
+
+def test_set_device_zero_on_a_trial_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "trial", "--set", "device=0", "--set",
+                          "dataset=synthetic", "--out", str(tmp_path / "t")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "device: must be one of auto, cpu, cuda, cuda:N, mps, got 0" in out.stderr
+
+
+def test_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
+    started = time.time()
+    out = run(SMOKE, "--storage", tmp_path / "s", "--tracking-uri", "http://127.0.0.1:9")
+    one_error_line(out, "cannot reach the tracking store http://127.0.0.1:9", "--tracking-uri")
+    assert time.time() - started < 60 and not (tmp_path / "s").exists()
+
+
+def test_storage_that_cannot_be_created_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    one_error_line(run(SMOKE, "--storage", blocker / "sweeps"), "--storage", "cannot be created")
+    one_error_line(run(SMOKE, "--storage", blocker), "is a file, not a folder")
+
+
+def test_a_password_in_the_tracking_uri_is_refused_on_resume_unless_given_again(tmp_path):
+    """--resume never half-applies another store or spec (checked before anything starts)."""
+    from orchestrator.errors import UsageError
+    from orchestrator.preflight import resolve_tracking_uri
+    from orchestrator.sweep_spec import load_sweep_spec
+    from orchestrator.sweep_state import SweepState
+
+    spec = load_sweep_spec(SMOKE)
+    state = SweepState("run1", "postgresql://sweeper:s3cret-s3cret-s3cret@db:5432/mlflow")
+    state.save(tmp_path, "smoke")
+    written = (tmp_path / "smoke.sweep.json").read_text()
+    assert "s3cret" not in written and "sweeper:***@db:5432" in written
+    recorded = SweepState.load(tmp_path, "smoke")
+    with pytest.raises(UsageError, match="whose password is not stored"):
+        resolve_tracking_uri(spec, tmp_path, None, recorded)
+    full = "postgresql://sweeper:s3cret-s3cret-s3cret@db:5432/mlflow"
+    assert resolve_tracking_uri(spec, tmp_path, full, recorded) == full
+    with pytest.raises(UsageError, match="records to postgresql://sweeper:\\*\\*\\*@db:5432/mlflow, not"):
+        resolve_tracking_uri(spec, tmp_path, "sqlite:///other.db", recorded)
+
+
+@pytest.mark.slow
+def test_resume_with_another_spec_or_store_is_refused(smoke_sweep, tmp_path):
+    storage, sweep, _ = smoke_sweep
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    changed = tmp_path / "smoke.yaml"
+    changed.write_text(SMOKE.read_text().replace("steps_per_report: 5", "steps_per_report: 6"))
+    one_error_line(run(changed, "--storage", storage, "--resume"), "has changed since sweep 'smoke' started")
+    one_error_line(run(SMOKE, "--storage", storage, "--resume", "--tracking-uri", f"sqlite:///{tmp_path}/x.db"),
+                   "--resume: sweep 'smoke' records to sqlite:///", "resume it without --tracking-uri")
+    assert not (tmp_path / "x.db").exists()
+    _, parents, children = child_runs(storage, "smoke")
+    assert len(parents) == 1 and len(children) == 4                  # nothing added
+
+
+def corrupt_celeba(root, images=300):
+    """A CelebA folder in torchvision's layout whose last image is not a JPEG: it passes the check
+    before the sweep (which decodes nothing) and fails when a trial decodes it."""
+    from PIL import Image
+
+    folder = root / "celeba" / "img_align_celeba"
+    folder.mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, images + 1)]
+    for i, name in enumerate(names[:-1]):
+        Image.new("RGB", (178, 218), (i % 255, 80, 160)).save(folder / name, quality=90)
+    (folder / names[-1]).write_bytes(b"not a jpeg")
+    split = {0: "0", 1: "1", 2: "2"}
+    (root / "celeba" / "list_eval_partition.txt").write_text(
+        "".join(f"{name} {split[min(2, i * 3 // images)]}\n" for i, name in enumerate(names)))
+
+
+@pytest.mark.slow
+def test_an_error_no_retry_can_fix_fails_the_trial_once_with_its_message(tmp_path):
+    corrupt_celeba(tmp_path / "data")
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec.update(name="unfixable", grid={"lr_generator": [1e-4, 5e-4]}, max_failures=2)
+    spec["trial"].update(dataset="celeba", batch_size=8)
+    spec["evaluation"]["samples"] = 0
+    path = tmp_path / "unfixable.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = subprocess.run(sweep_command(path, tmp_path / "s", "--data-root", tmp_path / "data"),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1, out.stderr[-3000:]
+    said = [line for line in out.stderr.splitlines() if "(not retried): DatasetError: cannot decode" in line]
+    assert len(said) == 2, out.stderr[-3000:]                          # once per trial, not per retry
+    assert "Ray retries it" not in out.stderr and "Traceback" not in out.stderr
+    assert "sweep unfixable: 0 finished, 0 diverged, 0 stopped early, 2 failed" in out.stderr
+    client, parents, children = child_runs(tmp_path / "s", "unfixable")
+    assert len(children) == 2 and parents[0].info.status == "FINISHED"
+    for run_ in children:
+        assert run_.info.status == "FAILED" and run_.data.tags["trial_status"] == "failed"
+        assert "cannot decode" in run_.data.tags["trial_message"]
+        assert [a.path for a in client.list_artifacts(run_.info.run_id)] == ["error.txt"]
