@@ -134,6 +134,7 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
                             f"{', '.join(m.name for m in metrics)}")
     rank = BY_NAME[rank_by] if rank_by else metrics[0]
     analysis = Analysis(out, partial=any(s.running for s in sweeps))
+    analysis.notes += stopped_early(frame)
     reference = comparable_reference(reference, done, analysis.notes)
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(log, 6)
@@ -187,6 +188,18 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     return analysis
 
 
+def stopped_early(frame: pd.DataFrame) -> list[str]:
+    """A note naming the trials the scheduler (ASHA) stopped early, and the iteration each reached."""
+    if "stopped_at" not in frame:
+        return []
+    stopped = frame[(frame["status"] == "stopped")]
+    if stopped.empty:
+        return []
+    each = ", ".join(f"{row.trial} at iteration {int(row.stopped_at):,}" if pd.notna(row.stopped_at)
+                     else f"{row.trial}" for row in stopped.itertuples())
+    return [f"Stopped early by the scheduler (ASHA), not in the tables: {each}."]
+
+
 def _add(analysis: Analysis, path: Path) -> Path:
     analysis.files.append(path)
     return path
@@ -210,7 +223,8 @@ def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, cor
              f"</title><style>{STYLE}</style></head><body>",
              f"<h1>Sweep analysis: {html.escape(names)}</h1>",
              f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
-             + "; ".join(f"{html.escape(s.name)} (parent run {s.parent_run_id}, {html.escape(s.tracking_uri)})"
+             + "; ".join(f"{html.escape(s.name)} (parent run {s.parent_run_id}, "
+                         f"{html.escape(s.records.redact_uri(s.tracking_uri))})"
                          for s in sweeps) + ".</p>"]
     if analysis.partial:
         parts.append("<p class='partial'><b>Partial results:</b> the sweep is still running; the tables "

@@ -19,11 +19,13 @@ class RecordNames(Protocol):
     """What the analysis needs to know of how a sweep records its runs."""
 
     STATUS_TAG: str                 # a trial run's status: finished, diverged, stopped, failed
+    STOPPED_AT_TAG: str             # the iteration a trial stopped early (ASHA) had reached
     SWEEP_RUN_FILTER: str           # MLflow filter of a sweep's parent runs
     RAY_TRIAL_PARAM: str            # the Ray Tune trial id param (not a hyperparameter)
     LATENT: str                     # artifact folder of the test images' codes
 
     def children_filter(self, parent_run_id: str) -> str: ...
+    def redact_uri(self, uri: str) -> str: ...            # a tracking URI without its password
     def metric_key(self, name: str) -> str: ...           # MLflow metric name -> metric key
     def metric_names(self, key: str) -> tuple[str, ...]: ...   # metric key -> names it may have
 
@@ -91,8 +93,9 @@ def _table(runs, records: RecordNames) -> tuple[pd.DataFrame, RecordNames, list[
         if run.info.status == "RUNNING":
             status = "running"
         metrics = {records.metric_key(name): value for name, value in run.data.metrics.items()}
+        stopped_at = run.data.tags.get(records.STOPPED_AT_TAG)
         rows.append({"run_id": run.info.run_id, "trial": run.info.run_name, "status": status,
-                     **params, **metrics})
+                     "stopped_at": float(stopped_at) if stopped_at else None, **params, **metrics})
     frame = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial", "status", "model", "dataset"])
     if len(frame):
         frame = frame.sort_values("trial", kind="stable").reset_index(drop=True)

@@ -255,11 +255,16 @@ def close_open_runs(state: SweepState, results) -> None:
     from mlflow.tracking import MlflowClient
 
     failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
+    reached = {result.metrics.get("trial_id"): result.metrics.get("iteration") for result in results
+               if result.metrics}
     client = MlflowClient(tracking_uri=state.tracking_uri)
     runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id))
     for run in runs:
         if run.info.status != "RUNNING":
             continue
-        status = "failed" if run.data.params.get(layout.RAY_TRIAL_PARAM) in failed else "stopped"
+        ray_trial = run.data.params.get(layout.RAY_TRIAL_PARAM)
+        status = layout.FAILED if ray_trial in failed else layout.STOPPED
         client.set_tag(run.info.run_id, layout.STATUS_TAG, status)
-        client.set_terminated(run.info.run_id, "FAILED" if status == "failed" else "KILLED")
+        if status == layout.STOPPED and reached.get(ray_trial) is not None:
+            client.set_tag(run.info.run_id, layout.STOPPED_AT_TAG, str(int(reached[ray_trial])))
+        client.set_terminated(run.info.run_id, "FAILED" if status == layout.FAILED else "KILLED")

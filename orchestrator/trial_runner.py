@@ -78,6 +78,10 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
 
     def report(rep) -> None:
         harness.tracker.flush()
+        if rep.iteration == cfg.max_iter:
+            # the last report goes to Ray Tune with the trial's end, after its final evaluation and
+            # its run are complete: a scheduler acting on it cannot cut a finished trial short
+            return
         metrics = {**rep.metrics, "iteration": rep.iteration}
         if rep.checkpoint is not None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
@@ -95,7 +99,11 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
         raise
     harness.stop_critic(keep=True)
     harness.end(result)
-    tune.report({**result.metrics, **ended(result.status, result.iteration, started_at)})
+    last = {**result.metrics, **ended(result.status, result.iteration, started_at)}
+    if result.checkpoint is not None:
+        tune.report(last, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+    else:
+        tune.report(last)
 
 
 class FusedReports:

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,19 +118,41 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
 
 
 def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
+    """As a user runs it (Optuna, ASHA, 6 samples of 60 iterations): a trial that reached max_iter
+    is finished with its whole final evaluation, whatever ASHA says at its last report; one ASHA
+    stopped early is `stopped`, with the iteration it reached; `orchestrate analyze` reports the sweep."""
     spec = yaml.safe_load(SMOKE.read_text())
-    spec.update(name="tuned", search="optuna", num_samples=2, scheduler="asha",
+    spec.update(name="tuned", search="optuna", num_samples=6, scheduler="asha",
                 metric="critic_neg_w_test", mode="max")
+    spec["trial"]["max_iter"] = 60
     path = tmp_path / "tuned.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     client, parents, children = child_runs(tmp_path, "tuned")
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 2
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 6
+    finished = 0
     for run in children:                       # finished, or stopped early by ASHA: never left open
         assert run.info.status in ("FINISHED", "KILLED")
         assert run.data.tags["trial_status"] in ("finished", "stopped")
         assert float(run.data.params["lr_generator"]) in (0.0001, 0.0005)
+        reached = steps(client, run, "loss/generator")[-1]
+        if run.data.tags["trial_status"] == "finished":
+            finished += 1
+            assert reached == 60 and steps(client, run, "eval/sample_diversity") == [60]
+            codes = [a.path for a in client.list_artifacts(run.info.run_id, "latent")]
+            assert codes == ["latent/test_codes_0000060.npy"]
+        else:
+            assert int(run.data.tags["stopped_at_iteration"]) == reached < 60
+    assert finished >= 1
+    analysis = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", str(path), "--storage",
+                               str(tmp_path), "--out", str(tmp_path / "report"), "--no-log"],
+                              capture_output=True, text=True, timeout=300)
+    assert analysis.returncode == 0, analysis.stderr[-3000:]
+    html = (tmp_path / "report" / "report.html").read_text()
+    if finished < 6:
+        assert "Stopped early by the scheduler (ASHA)" in html and "at iteration" in html
+    print(f"ASHA sweep: {finished} of 6 trials finished, {6 - finished} stopped early")
 
 
 def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_sweep, tmp_path):
