@@ -20,8 +20,19 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read; the message says what to do with it."""
 
 
+# What an older checkpoint holds besides tensors and plain Python values: numpy's RNG state as a
+# numpy array. These classes only rebuild arrays of plain numbers; loading stays weights-only.
+_numpy_core = getattr(np, "_core", None) or np.core
+OLD_NUMPY_GLOBALS = (_numpy_core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32)))
+
+
 def global_rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    """torch's, numpy's and Python's global RNG states as tensors and plain Python values, so a
+    checkpoint loads with ``torch.load(weights_only=True)``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
              "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -30,10 +41,22 @@ def global_rng_state() -> dict[str, Any]:
 
 def set_global_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_weights_only(path: Path) -> dict[str, Any]:
+    """A checkpoint read with ``weights_only=True``: tensors and plain Python values only, so a
+    file someone put on a shared volume cannot run code. Older checkpoints (numpy's RNG state as
+    an array) load too, with exactly the numpy classes that rebuild such an array allowed."""
+    torch.serialization.add_safe_globals(list(OLD_NUMPY_GLOBALS))
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -65,10 +88,11 @@ class CheckpointStore:
         back as CPU byte tensors, and ``load_state_dict`` copies weights and Adam state to the
         trial's device."""
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=False)
+            return load_weights_only(self.path)
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
-            raise CheckpointError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
-                               f"{err}); move it away to start the trial afresh") from None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise CheckpointError(f"cannot read the checkpoint {self.path} as weights only ({type(err).__name__}: "
+                                  f"{first}); move it away to start the trial afresh") from None
 
     def write_status(self, status: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) 
                           + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]
     cached = cache_dir() / f"celeba{SIZE}-{key}.pt"
     if cached.is_file():
-        tensors = torch.load(cached)
+        tensors = torch.load(cached, map_location="cpu", weights_only=True)
         log(f"celeba: {len(names):,} faces from the cache {cached}")
     else:
         tensors = {}

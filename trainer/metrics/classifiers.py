@@ -190,7 +190,7 @@ def load_or_train_classifier(data: ImageDataset, *, train_if_missing: bool = Tru
     path = classifier_path(data)
     model = build_classifier(data.name)
     if path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu")["state_dict"])
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
         return model.eval()
     if not train_if_missing:
         raise MetricsError(f"no {data.name} classifier in {path.parent}: run "

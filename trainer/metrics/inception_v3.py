@@ -28,7 +28,7 @@ class InceptionClassifier(nn.Module):
             raise MetricsError(f"Inception-v3 weights not found at {path}: {WEIGHTS_HINT}")
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
         try:
-            net.load_state_dict(torch.load(path, map_location="cpu"))
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
             raise MetricsError(f"{path} is not torchvision Inception-v3 weights ({err}); {WEIGHTS_HINT}") from None
         self.fc = net.fc

@@ -1,0 +1,66 @@
+"""A checkpoint can never run code: it is read with torch.load(weights_only=True). New checkpoints
+hold only tensors and plain Python values; older ones (numpy's RNG state as an array) still load
+and resume; a file that would run code when unpickled is refused with one line, without running."""
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from trainer import train
+from trainer.checkpoint import CheckpointError, CheckpointStore, global_rng_state, set_global_rng_state
+
+from ..conftest import tiny_config
+
+MARKER = "ran code from a checkpoint"
+
+
+class RunsCode:
+    """Unpickled by a plain torch.load, it would call print(MARKER) (any callable works alike)."""
+
+    def __reduce__(self):
+        return (print, (MARKER,))
+
+
+def test_a_checkpoint_holds_only_weights_and_plain_values(tmp_path):
+    train(tiny_config("alphagan", max_iter=4, report_every=2), None, tmp_path, log=lambda m: None)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "checkpoint.pt") == []
+    assert CheckpointStore(tmp_path).load()["iteration"] == 4
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path, capsys):
+    torch.save({"iteration": 1, "payload": RunsCode()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError) as err:
+        CheckpointStore(tmp_path).load()
+    assert MARKER not in capsys.readouterr().out
+    text = str(err.value)
+    assert "cannot read the checkpoint" in text and "weights only" in text and "\n" not in text
+    with pytest.raises(pickle.UnpicklingError):            # the plain reader would have run it
+        torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+
+
+def test_rng_states_round_trip_as_tensors():
+    np.random.seed(3)
+    random.seed(4)
+    torch.manual_seed(5)
+    state = global_rng_state()
+    assert isinstance(state["numpy"]["keys"], torch.Tensor)
+    want = (np.random.rand(3), random.random(), torch.rand(3))
+    set_global_rng_state(state)
+    got = (np.random.rand(3), random.random(), torch.rand(3))
+    assert np.array_equal(got[0], want[0]) and got[1] == want[1] and torch.equal(got[2], want[2])
+
+
+def test_an_older_checkpoint_with_a_numpy_rng_state_still_loads_and_resumes(tmp_path):
+    cfg = tiny_config("dcgan", max_iter=6, report_every=2)
+    stopped = train(cfg, None, tmp_path, log=lambda m: None, should_stop=lambda: True)
+    assert stopped.status == "interrupted"
+    state = CheckpointStore(tmp_path).load()
+    np.random.seed(7)
+    state["global_rng"]["numpy"] = np.random.get_state()          # as checkpoints were written before
+    torch.save(state, tmp_path / "checkpoint.pt")
+    assert CheckpointStore(tmp_path).load()["global_rng"]["numpy"][0] == "MT19937"
+    result = train(cfg, None, tmp_path, log=lambda m: None)
+    assert result.status == "finished" and result.iteration == 6
