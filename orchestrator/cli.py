@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except USER_ERRORS as err:
-        print(f"orchestrate {args.command}: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())          # one line, whatever a value in it holds
+        print(f"orchestrate {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:                        # e.g. `orchestrate sweep SPEC --dry-run | head`
         sys.stderr.close()

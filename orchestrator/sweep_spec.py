@@ -127,7 +127,7 @@ def _mapping(path, content, key, allowed=None) -> dict:
     if allowed is not None:
         for sub in value:
             if sub not in allowed:
-                _fail(path, f"unknown field '{key}.{sub}'; {key} takes {', '.join(sorted(allowed))}")
+                _fail(path, f"unknown field {f'{key}.{sub}'!r}; {key} takes {', '.join(sorted(allowed))}")
     return value
 
 
@@ -145,7 +145,7 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     content = read_yaml(path)
     for key in content:
         if key not in TOP_LEVEL:
-            _fail(path, f"unknown field '{key}'; a sweep spec has {', '.join(sorted(TOP_LEVEL))}")
+            _fail(path, f"unknown field {key!r}; a sweep spec has {', '.join(sorted(TOP_LEVEL))}")
     name = content.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}")
@@ -198,9 +198,9 @@ def _trials_section(path, content) -> dict[str, Any]:
     fields = set(TrialConfig.field_names())
     for key, values in grid.items():
         if key not in fields:
-            _fail(path, f"grid: unknown hyperparameter '{key}'")
+            _fail(path, f"grid: unknown hyperparameter {key!r}")
         if not isinstance(values, list) or not values:
-            _fail(path, f"field 'grid.{key}' must be a non-empty list of values")
+            _fail(path, f"field {f'grid.{key}'!r} must be a non-empty list of values")
         if key in trial:
             _fail(path, f"'{key}' is both in 'trial' and in 'grid'; keep one")
     seeds = content.get("seeds")
