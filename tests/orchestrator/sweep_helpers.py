@@ -79,8 +79,7 @@ def sweep_until(spec, storage, condition, what, act, timeout=900):
     return process.returncode, stdout, stderr
 
 
-def ray_trial_workers():
-    """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
+def _ray_processes(match):
     pids = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -88,6 +87,16 @@ def ray_trial_workers():
                 cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if cmdline.startswith("ray::") and ("run_trial" in cmdline or "ImplicitFunc" in cmdline):
+            if cmdline.startswith("ray::") and match(cmdline):
                 pids.append(int(proc.name))
     return pids
+
+
+def ray_trial_workers():
+    """PIDs of the Ray worker processes running a trial function (not its critic actor)."""
+    return _ray_processes(lambda cmdline: "run_trial" in cmdline or "ImplicitFunc" in cmdline)
+
+
+def ray_critic_actors():
+    """PIDs of the independent critics' actor processes."""
+    return _ray_processes(lambda cmdline: "IndependentCriticActor" in cmdline)

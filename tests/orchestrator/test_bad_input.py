@@ -85,6 +85,7 @@ def test_a_password_in_the_tracking_uri_is_refused_on_resume_unless_given_again(
     """--resume never half-applies another store or spec (checked before anything starts)."""
     from orchestrator.errors import UsageError
     from orchestrator.preflight import resolve_tracking_uri
+    from orchestrator.sweep import trial_settings
     from orchestrator.sweep_spec import load_sweep_spec
     from orchestrator.sweep_state import SweepState
 
@@ -100,6 +101,10 @@ def test_a_password_in_the_tracking_uri_is_refused_on_resume_unless_given_again(
     assert resolve_tracking_uri(spec, tmp_path, full, recorded) == full
     with pytest.raises(UsageError, match="records to postgresql://sweeper:\\*\\*\\*@db:5432/mlflow, not"):
         resolve_tracking_uri(spec, tmp_path, "sqlite:///other.db", recorded)
+    recorded.tracking_uri = full                         # what Ray Tune saves for the trials: no password
+    settings = trial_settings(spec, tmp_path, recorded, None, 0.0)
+    assert settings.tracking_uri == "postgresql://sweeper:***@db:5432/mlflow"
+    assert "s3cret" not in repr(settings)
 
 
 @pytest.mark.slow

@@ -8,8 +8,15 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from orchestrator import independent_critic, worker_data
-from orchestrator.independent_critic import CRITIC_BUNDLE, actor_options, critic_for_trial, keep_warm
+from orchestrator.independent_critic import (
+    CRITIC_BUNDLE,
+    CriticStartError,
+    actor_options,
+    critic_for_trial,
+    keep_warm,
+)
 from orchestrator.settings import IndependentCriticSettings
+from orchestrator.trial_harness import error_message
 from trainer import TrialConfig, build_algorithm
 
 HP = {"model": "alphagan", "dataset": "digits", "width": 0.125, "latent_dim": 8, "batch_size": 16,
@@ -74,6 +81,17 @@ def test_a_warm_actor_serves_the_next_trial_of_its_placement_group_only(local_ra
     assert first == second                     # reused: reset for the next trial, no new process
     assert third != first                      # kept by another placement group: a new actor
     assert out["key"] == pg.id.hex()
+
+
+def test_a_critic_that_cannot_start_says_why(local_ray, generator_state):
+    """Its data missing on its node: the first call raises the start error, not a later one."""
+    actor = critic_for_trial(CRITIC, None, {**HP, "dataset": "celeba"}, None)
+    with pytest.raises(ray.exceptions.RayTaskError) as err:
+        ray.get(actor.advance.remote(generator_state, 4))
+    assert isinstance(err.value.cause, CriticStartError)
+    assert str(err.value.cause).startswith("DatasetError: celeba needs its files")
+    assert error_message(err.value).startswith("CriticStartError: DatasetError: celeba needs its files")
+    ray.kill(actor)
 
 
 def test_fused_trials_split_the_critic_bundle_rounded_down(local_ray):

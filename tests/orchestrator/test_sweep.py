@@ -16,6 +16,7 @@ from .sweep_helpers import (
     SMOKE,
     child_runs,
     children_when_ready,
+    ray_critic_actors,
     ray_trial_workers,
     spec_file,
     steps,
@@ -86,6 +87,35 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path,
         critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic/steps"),
                                           key=lambda m: (m.step, m.timestamp))]
         assert critic == sorted(critic) and critic[0] == 5              # the critic was not restarted
+
+
+def test_a_killed_critic_is_restarted_from_its_last_state_and_the_trial_goes_on(tmp_path):
+    """The independent critic is evaluation only: its actor killed mid-trial fails no trial; the
+    failure is tagged on the run and the critic continues from its last state."""
+    spec = spec_file(tmp_path, "critic_killed", max_iter=60)
+
+    def critic_running():
+        ready = children_when_ready(tmp_path, "critic_killed")
+        return bool(ready and any(steps(ready[0], r, "critic/neg_w_test")[-1:] >= [35] for r in ready[1])
+                    and ray_critic_actors())
+
+    def kill_critics(process):
+        for pid in ray_critic_actors():
+            os.kill(pid, signal.SIGKILL)
+
+    returncode, _, stderr = sweep_until(spec, tmp_path, critic_running, "a critic past iteration 35", kill_critics)
+    assert returncode == 0, stderr[-3000:]
+    assert "sweep critic_killed: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
+    assert "Ray retries it" not in stderr                              # no trial failed
+    client, _, children = child_runs(tmp_path, "critic_killed")
+    hit = [run for run in children if "critic_failure" in run.data.tags]
+    assert hit, [run.data.tags for run in children]
+    for run in hit:
+        assert "restarted from its last state" in run.data.tags["critic_failure"]
+        assert run.data.tags["trial_status"] == "finished"
+        critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic/steps"),
+                                          key=lambda m: (m.step, m.timestamp))]
+        assert critic == sorted(critic) and critic[0] == 5 and critic[-1] > 35   # continued, not reset
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
