@@ -132,8 +132,9 @@ def test_an_interrupted_fused_sweep_resumes_each_trial_alone(tmp_path, data):
 
 
 def test_a_diverging_trial_ends_alone_and_the_others_go_on(data):
+    # trial 1's reconstruction weight is so large that its loss sums overflow float32
     configs = [tiny_config("alphagan", max_iter=10, seed=0),
-               tiny_config("alphagan", max_iter=10, seed=1, recon_weight_encoder=3e38),   # its loss sums overflow float32
+               tiny_config("alphagan", max_iter=10, seed=1, recon_weight_encoder=3e38),
                tiny_config("alphagan", max_iter=10, seed=2)]
     messages = []
     results = train_fused(configs, None, None, data=data, log=messages.append)
