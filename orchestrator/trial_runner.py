@@ -58,6 +58,14 @@ def failed_for_good(harnesses: list[TrialHarness], err: BaseException, started_a
                       fused_statuses=",".join([layout.FAILED] * len(harnesses))))
 
 
+def report_to_tune(metrics: dict[str, Any], checkpoint: Path | None) -> None:
+    """One Ray Tune report, with the checkpoint folder when a checkpoint was written."""
+    if checkpoint is not None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
+    else:
+        tune.report(metrics)
+
+
 def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> None:
     """The Ray Tune function trainable. ``config = {"hp": hyperparameters or a FusedGroup,
     "settings": TrialSettings}``; ``classifier_state``: the in-domain classifier for the final
@@ -71,26 +79,19 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     restore_checkpoint_folder(checkpoint_dir, CheckpointStore(checkpoint_dir).exists())
     harness = TrialHarness(cfg, settings, work, checkpoint_dir, context.get_trial_name(), context.get_trial_id(),
                            ray.get_runtime_context().get_node_id(), None, classifier_state, _log)
-    try:
-        harness.data = data = trial_data(cfg, _log)
-    except NOT_RETRIED as err:
-        return failed_for_good([harness], err, started_at)
 
     def report(rep) -> None:
         harness.tracker.flush()
-        if rep.iteration == cfg.max_iter:
-            # the last report goes to Ray Tune with the trial's end, after its final evaluation and
-            # its run are complete: a scheduler acting on it cannot cut a finished trial short
-            return
-        metrics = {**rep.metrics, "iteration": rep.iteration}
-        if rep.checkpoint is not None:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
-        else:
-            tune.report(metrics)
+        # the last report goes to Ray Tune with the trial's end, after its final evaluation and
+        # its run are complete: a scheduler acting on it cannot cut a finished trial short
+        if rep.iteration < cfg.max_iter:
+            report_to_tune({**rep.metrics, "iteration": rep.iteration},
+                           checkpoint_dir if rep.checkpoint is not None else None)
 
-    harness.start_critic()
     try:
-        result = train(cfg, report, checkpoint_dir, data=data, sample_dir=harness.sample_dir,
+        harness.data = trial_data(cfg, _log)
+        harness.start_critic()
+        result = train(cfg, report, checkpoint_dir, data=harness.data, sample_dir=harness.sample_dir,
                        evaluate=harness.evaluate, extra_state=harness.extra_state, log=_log)
     except NOT_RETRIED as err:
         return failed_for_good([harness], err, started_at)
@@ -99,11 +100,8 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
         raise
     harness.stop_critic(keep=True)
     harness.end(result)
-    last = {**result.metrics, **ended(result.status, result.iteration, started_at)}
-    if result.checkpoint is not None:
-        tune.report(last, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
-    else:
-        tune.report(last)
+    report_to_tune({**result.metrics, **ended(result.status, result.iteration, started_at)},
+                   checkpoint_dir if result.checkpoint is not None else None)
 
 
 class FusedReports:
@@ -125,10 +123,7 @@ class FusedReports:
         if not self.reported:
             return
         metrics = {"iteration": max(r.iteration for r in self.reported), "fused_reports": len(self.reported)}
-        if any(r.checkpoint is not None for r in self.reported):
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(self.checkpoints)))
-        else:
-            tune.report(metrics)
+        report_to_tune(metrics, self.checkpoints if any(r.checkpoint is not None for r in self.reported) else None)
         self.reported.clear()
 
 

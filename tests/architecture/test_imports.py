@@ -117,3 +117,13 @@ def test_the_loop_finder_finds_a_loop():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_module_is_seen(package):
     assert any(name.startswith(package + ".") for name in modules())
+
+
+def test_orchestrator_functions_read_in_one_screen():
+    """The orchestrator is small functions with one job each (run_sweep reads as a sweep's steps)."""
+    lengths = sorted(((node.end_lineno - node.lineno + 1, f"{name}.{node.name}")
+                      for name, path in modules().items() if top(name) == "orchestrator"
+                      for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), reverse=True)
+    print(f"longest orchestrator function: {lengths[0][1]}, {lengths[0][0]} lines")
+    assert lengths[0][0] <= 50, lengths[:3]

@@ -115,7 +115,9 @@ def test_a_killed_critic_is_restarted_from_its_last_state_and_the_trial_goes_on(
         assert run.data.tags["trial_status"] == "finished"
         critic = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "critic/steps"),
                                           key=lambda m: (m.step, m.timestamp))]
-        assert critic == sorted(critic) and critic[0] == 5 and critic[-1] > 35   # continued, not reset
+        # the report at which it died has no critic value; from the next on the restarted critic
+        # continues from its last state: its step count goes on, 5 steps per report, never reset
+        assert critic == [5.0 * (k + 1) for k in range(len(critic))] and 4 <= len(critic) < 7
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
