@@ -112,7 +112,8 @@ def agreement(correlation: pd.DataFrame, split: pd.DataFrame, path: Path) -> Pat
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for ax, matrix, title, cmap, limits in (
             (axes[0], correlation, "Spearman rank correlation", "RdBu_r", (-1, 1)),
-            (axes[1], split, "share of trials in different halves", "Oranges", (0, 1))):
+            (axes[1], split, "share of trials in the better half by the row's metric\nand the worse half "
+                             "by the column's", "Oranges", (0, 1))):
         values = matrix.to_numpy(dtype=float)
         image = ax.imshow(values, cmap=cmap, vmin=limits[0], vmax=limits[1])
         ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=8)

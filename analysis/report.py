@@ -244,8 +244,8 @@ def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, cor
     if "agreement" in figures:
         parts += ["<h2>Metric agreement</h2>",
                   "<p class='note'>Rankings use each metric's better direction (diversity: closeness "
-                  "to the reference). Different halves: the share of trials one metric ranks in the "
-                  "better half and the other in the worse half.</p>",
+                  "to the reference). Different halves (Appendix G's statistic, one direction): the share "
+                  "of trials in the better half by the row's metric and the worse half by the column's.</p>",
                   _image(figures["agreement"], "metric agreement"),
                   _table_html(correlation.reset_index(names="spearman")),
                   _table_html(split.reset_index(names="different halves"))]

@@ -49,9 +49,9 @@ def varied_hyperparameters(frame: pd.DataFrame, hyperparameters: list[str]) -> l
 def metric_agreement(frame: pd.DataFrame, metrics: list[MetricInfo],
                      reference: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Over the finished trials that have both metrics: Spearman rank correlation of their
-    goodness, and the share of trials the two metrics put in different halves of the sweep
-    (better than the median by one, not by the other; Appendix G found 15 % for its two
-    inception scores)."""
+    goodness, and ``split.loc[a, b]``: the share of trials in the better half by metric a and the
+    worse half by metric b (Appendix G's statistic, one direction: 15 % of its jobs were in the top
+    half by the ImageNet inception score and the bottom half by the CIFAR-10 one)."""
     done = finished(frame)
     names = [m.name for m in metrics]
     good = pd.DataFrame({m.name: goodness(done[m.name], m, reference) for m in metrics}, index=done.index)
@@ -68,13 +68,14 @@ def metric_agreement(frame: pd.DataFrame, metrics: list[MetricInfo],
 
 
 def different_halves(a: pd.Series, b: pd.Series) -> float:
-    """Share of items that are in the top half by ``a`` and the bottom half by ``b`` or the other
-    way round; the top half is the ceil(n/2) best by rank, ties broken by order."""
+    """Share of items in the top half by ``a`` and the bottom half by ``b`` (one direction, as
+    Appendix G counts it; the other direction is ``different_halves(b, a)``). The top half is the
+    ceil(n/2) best by rank, ties broken by order."""
     n = len(a)
     top = (n + 1) // 2
     top_a = a.rank(method="first", ascending=False) <= top
     top_b = b.rank(method="first", ascending=False) <= top
-    return float((top_a != top_b).mean())
+    return float((top_a & ~top_b).mean())
 
 
 def markdown(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:

@@ -67,13 +67,17 @@ def test_goodness_turns_every_metric_into_higher_is_better():
 
 
 @pytest.mark.parametrize("a, b, expected", [
-    ([1, 2, 3, 4], [4, 3, 2, 1], 1.0),
+    ([1, 2, 3, 4], [4, 3, 2, 1], 2 / 4),              # items 3, 4: top by a, bottom by b
     ([1, 2, 3, 4], [1, 2, 4, 3], 0.0),
-    ([1, 2, 3, 4, 5, 6], [1, 2, 4, 3, 6, 5], 2 / 6),
+    ([1, 2, 3, 4, 5, 6], [1, 2, 4, 3, 6, 5], 1 / 6),  # item 4 only (item 3 is the other direction)
     ([1, 2, 3, 4, 5], [1, 2, 3, 5, 4], 0.0),          # odd count: the top half holds 3
+    ([1, 2, 3, 4, 5], [5, 1, 2, 3, 4], 1 / 5),        # item 3: top 3 by a, not top 3 by b
 ])
-def test_different_halves(a, b, expected):
-    assert different_halves(pd.Series(a, dtype=float), pd.Series(b, dtype=float)) == pytest.approx(expected)
+def test_different_halves_counts_one_direction_as_appendix_g(a, b, expected):
+    """Both halves have ceil(n/2) items, so the two directions count alike: each is half of the
+    share of trials the two metrics put in different halves."""
+    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    assert different_halves(a, b) == pytest.approx(expected) == pytest.approx(different_halves(b, a))
 
 
 def test_metric_agreement_ranks_by_goodness():
@@ -84,7 +88,7 @@ def test_metric_agreement_ranks_by_goodness():
     correlation, split = metric_agreement(frame, metrics, {})
     assert correlation.loc["inception_score", "fid"] == pytest.approx(1.0)
     assert correlation.loc["inception_score", "modes"] == pytest.approx(-1.0)
-    assert split.loc["inception_score", "fid"] == 0.0 and split.loc["fid", "modes"] == 1.0
+    assert split.loc["inception_score", "fid"] == 0.0 and split.loc["fid", "modes"] == 0.5
 
 
 def test_varied_hyperparameters_and_markdown():
