@@ -66,11 +66,12 @@ def wgangp(nets, x, z, eps, cfg):
 
 
 def batch_kl(codes):
-    """eq 18 with s_i the standard deviation: sum_i (s_i^2 + m_i^2)/2 - log s_i, minus n/2."""
+    """eq 18 with s_i the standard deviation, divided by the latent size n (Appendix D):
+    (sum_i (s_i^2 + m_i^2)/2 - log s_i, minus n/2) / n."""
     n = codes.shape[1]
     m = codes.sum(0) / codes.shape[0]
     s = torch.sqrt(((codes - m) ** 2).sum(0) / codes.shape[0])
-    return ((s ** 2 + m ** 2) / 2 - torch.log(s)).sum() - n / 2
+    return (((s ** 2 + m ** 2) / 2 - torch.log(s)).sum() - n / 2) / n
 
 
 def age(nets, x, z, cfg):
