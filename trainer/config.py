@@ -38,6 +38,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
                 generator_updates=2),
 }
 
+# DCGAN's discriminator dropout: Table 3's "dropout of 0.8" (a keep probability) belongs to the
+# 28x28 ColorMNIST discriminator; the CIFAR-10 and CelebA networks (the WGAN-GP code's) have none.
+DCGAN_DROPOUT = {"colormnist": 0.2, "digits": 0.2, "synthetic": 0.2, "cifar10": 0.0, "celeba": 0.0}
+
 # Paper iteration counts (Appendix H): ColorMNIST 100k, CelebA and CIFAR-10 200k.
 DATASET_MAX_ITER = {"colormnist": 100_000, "cifar10": 200_000, "celeba": 200_000,
                     "digits": 20_000, "synthetic": 1_000}
@@ -69,7 +73,7 @@ class TrialConfig:
     gp_weight: float = 10.0
     age_recon_weight_x: float | None = None     # AGE encoder L1 image reconstruction
     age_recon_weight_z: float | None = None     # AGE generator cosine code reconstruction
-    dcgan_dropout: float = 0.2                  # Table 3: keep probability 0.8 (DCGAN only)
+    dcgan_dropout: float | None = None          # DCGAN only; default: the dataset's (DCGAN_DROPOUT)
     # --- networks and data
     width: float = 1.0                          # channel multiplier, < 1 for small runs
     precision: str = "fp32"                     # fp32, or bf16: the step under bfloat16 autocast
@@ -90,6 +94,8 @@ class TrialConfig:
                 setattr(self, key, value)
         if self.max_iter is None:
             self.max_iter = DATASET_MAX_ITER[self.dataset]
+        if self.dcgan_dropout is None:
+            self.dcgan_dropout = DCGAN_DROPOUT[self.dataset]
         if self.checkpoint_every is None:
             self.checkpoint_every = self.report_every
         self._validate_values()

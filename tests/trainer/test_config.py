@@ -76,3 +76,19 @@ def test_cudnn_benchmark_must_be_a_boolean():
     assert TrialConfig().cudnn_benchmark is True
     with pytest.raises(ConfigError, match="cudnn_benchmark: must be true or false, got 'yes'"):
         TrialConfig(cudnn_benchmark="yes")
+
+
+@pytest.mark.parametrize("dataset, dropout", [("colormnist", 0.2), ("digits", 0.2), ("cifar10", 0.0),
+                                              ("celeba", 0.0)])
+def test_dcgan_dropout_defaults_to_the_papers_network_for_the_dataset(dataset, dropout):
+    """Table 3's dropout belongs to the ColorMNIST discriminator; the CIFAR-10 / CelebA networks
+    (the WGAN-GP code's) have none."""
+    from torch import nn
+
+    from trainer import build_algorithm
+
+    cfg = TrialConfig(model="dcgan", dataset=dataset, device="cpu", width=0.125, latent_dim=8)
+    assert cfg.dcgan_dropout == dropout
+    layers = [m for m in build_algorithm(cfg).nets["discriminator"].modules() if isinstance(m, nn.Dropout)]
+    assert [m.p for m in layers] == ([dropout] if dropout else [])
+    assert TrialConfig(model="dcgan", dataset=dataset, dcgan_dropout=0.5).dcgan_dropout == 0.5
