@@ -23,8 +23,11 @@ class ConfigError(ValueError):
 
 
 PRECISIONS = ("fp32", "bf16")
+PRIOR_MATCHING = ("code_discriminator", "empirical_kl")
 TEXT_CHOICES = {"model": f"one of {', '.join(MODELS)}", "dataset": f"one of {', '.join(DATASETS)}",
-                "precision": f"one of {', '.join(PRECISIONS)}", "device": "one of auto, cpu, cuda, cuda:N, mps",
+                "precision": f"one of {', '.join(PRECISIONS)}",
+                "prior_matching": f"one of {', '.join(PRIOR_MATCHING)}",
+                "device": "one of auto, cpu, cuda, cuda:N, mps",
                 "data_root": "a folder"}
 
 # Per-model defaults for fields left at None.
@@ -74,6 +77,7 @@ class TrialConfig:
     age_recon_weight_x: float | None = None     # AGE encoder L1 image reconstruction
     age_recon_weight_z: float | None = None     # AGE generator cosine code reconstruction
     dcgan_dropout: float | None = None          # DCGAN only; default: the dataset's (DCGAN_DROPOUT)
+    prior_matching: str = "code_discriminator"  # alpha-GAN: or empirical_kl (Appendix D's ablation)
     # --- networks and data
     width: float = 1.0                          # channel multiplier, < 1 for small runs
     precision: str = "fp32"                     # fp32, or bf16: the step under bfloat16 autocast
@@ -127,6 +131,11 @@ class TrialConfig:
             raise ConfigError(f"model: unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.prior_matching not in PRIOR_MATCHING:
+            raise ConfigError(f"prior_matching: {self.prior_matching!r} is not one of {', '.join(PRIOR_MATCHING)}")
+        if self.prior_matching != "code_discriminator" and self.model != "alphagan":
+            raise ConfigError(f"prior_matching: {self.prior_matching} is an alpha-GAN setting (Appendix D); "
+                              f"leave it out for {self.model}")
         if self.dataset not in DATASETS:
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")

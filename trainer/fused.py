@@ -43,6 +43,9 @@ def check_fusable(configs: list) -> None:
     if first.model not in FUSABLE_MODELS:
         raise ConfigError(f"fused training supports {', '.join(FUSABLE_MODELS)}, not {first.model}: "
                           "train these trials unfused (resources.fuse_trials: 1)")
+    if first.prior_matching != "code_discriminator":
+        raise ConfigError(f"fused training supports prior_matching: code_discriminator, not {first.prior_matching}: "
+                          "train these trials unfused (resources.fuse_trials: 1)")
     shared = [name for name in first.to_dict() if name not in PER_TRIAL + ("data_root",)]
     for cfg in configs[1:]:
         different = [f"{name} {getattr(first, name)!r} vs {getattr(cfg, name)!r}" for name in shared

@@ -48,6 +48,17 @@ def test_shipped_spec_holds_the_papers_sweep(dataset, model):
     assert len({json.dumps(t, sort_keys=True) for t in trials}) == len(trials)
 
 
+@pytest.mark.parametrize("dataset", ["cifar10", "celeba"])
+def test_appendix_d_ablation_specs_hold_the_alphagan_grid_with_the_empirical_kl(dataset):
+    alphagan = load_sweep_spec(SPACES / f"{dataset}_alphagan.yaml").trials
+    ablation = load_sweep_spec(SPACES / f"{dataset}_alphagan_kl.yaml").trials
+    assert {t["prior_matching"] for t in alphagan} == {"code_discriminator"}
+    assert {t["prior_matching"] for t in ablation} == {"empirical_kl"}
+    ignored = ("prior_matching", "lr_code_discriminator")              # no code discriminator to train
+    assert [{k: v for k, v in t.items() if k not in ignored} for t in ablation] == \
+        [{k: v for k, v in t.items() if k not in ignored} for t in alphagan]
+
+
 def test_dry_run_prints_one_json_object_per_trial_and_the_count():
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep",
                           str(SPACES / "celeba_alphagan.yaml"), "--dry-run"],

@@ -84,6 +84,23 @@ def age(nets, x, z, cfg):
             "generator": batch_kl(e_gen) + cfg.age_recon_weight_z * (1 - cosine).mean()}
 
 
+def alphagan_empirical_kl(nets, x, z, cfg):
+    """Appendix D: eq 11 with the empirical KL of the codes (eq 18 / latent size) for R_C; eqs 13
+    and 15 unchanged; no code discriminator."""
+    G, E, D = nets["generator"], nets["encoder"], nets["discriminator"]
+    z_hat = E(x)
+    x_hat = G(z_hat)
+    x_gen = G(z)
+    d_x, d_xhat, d_gen = sigmoid(D(x)), sigmoid(D(x_hat)), sigmoid(D(x_gen))
+    return {
+        "encoder": cfg.recon_weight_encoder * l1(x, x_hat) + cfg.adv_weight_encoder * batch_kl(z_hat),
+        "generator": cfg.recon_weight_generator * l1(x, x_hat)
+                     + cfg.adv_weight_generator * (R(d_xhat).mean() + R(d_gen).mean()),
+        "discriminator": (-cfg.disc_real_weight * torch.log(d_x) - torch.log(1 - d_xhat)).mean()
+                         - torch.log(1 - d_gen).mean(),
+    }
+
+
 def update(nets, optimizers, name, loss):
     """The obvious update: zero every gradient, backward, step this network's optimizer."""
     for net in nets.values():

@@ -42,6 +42,22 @@ def test_alphagan_losses_equal_algorithm_1(float64, batch, overrides):
         torch.testing.assert_close(got[key], want[key], rtol=1e-10, atol=1e-10, msg=key)
 
 
+def test_empirical_kl_ablation_equals_appendix_d(float64, batch):
+    """prior_matching: empirical_kl: the encoder's prior term is eq 18 / latent size of its
+    codes; no code discriminator is built or updated."""
+    cfg = tiny_config("alphagan", prior_matching="empirical_kl")
+    algo = build_algorithm(cfg)
+    assert "code_discriminator" not in algo.nets and "code_discriminator" not in algo.optimizers
+    x = batch.double()
+    z = torch.randn(len(x), cfg.latent_dim)
+    got, want = algo.losses(x, z), reference.alphagan_empirical_kl(algo.nets, x, z, cfg)
+    assert set(got) == set(want) == {"encoder", "generator", "discriminator"}
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-10, atol=1e-10, msg=key)
+    reported = algo.step(x)
+    assert tuple(reported) == algo.reported == ("encoder", "generator", "discriminator", "reconstruction_l1")
+
+
 def test_code_discriminator_treats_prior_as_real_and_codes_as_fake(batch):
     """Eq 17 must punish a code discriminator that calls encoder codes real and prior samples
     fake, and reward the opposite; the encoder (eq 11) gains when its codes are called real."""

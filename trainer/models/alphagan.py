@@ -5,6 +5,10 @@ With logits l: D(x) = sigmoid(l), so
   -log D(x)      = softplus(-l)
   -log(1 - D(x)) = softplus(l)
 The code discriminator treats prior samples z ~ p(z) as real and encoder codes as fake.
+
+Appendix D's ablation (``prior_matching: empirical_kl``): the encoder matches the prior with the
+empirical KL of its batch of codes (eq 18 divided by the latent size) in place of the code
+discriminator, which is then not built and line 9 is skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import networks
-from .base import Algorithm, l1_reconstruction
+from .base import Algorithm, batch_kl_to_standard_normal, l1_reconstruction
 
 
 class AlphaGAN(Algorithm):
@@ -24,6 +28,8 @@ class AlphaGAN(Algorithm):
     loss_terms = ("encoder_loss", "generator_loss", "discriminator_loss", "code_discriminator_loss",
                   "reconstruction_l1")
     reconstruction_l1 = staticmethod(l1_reconstruction)
+    #: Appendix D's ablation: the empirical KL in place of the code discriminator
+    empirical_kl = False
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
@@ -32,8 +38,12 @@ class AlphaGAN(Algorithm):
             "generator": gen,                                                    # G_theta
             "encoder": networks.transposed_encoder(self.arch, gen, cfg.latent_dim, cfg.width),
             "discriminator": networks.discriminator(self.arch, batch_norm=True, width=cfg.width),
-            "code_discriminator": networks.CodeDiscriminator(cfg.latent_dim),    # C_omega
         }
+        self.empirical_kl = cfg.prior_matching == "empirical_kl"
+        if self.empirical_kl:                                                    # Appendix D
+            self.reported = tuple(k for k in self.reported if k != "code_discriminator")
+        else:
+            self.nets["code_discriminator"] = networks.CodeDiscriminator(cfg.latent_dim)   # C_omega
         self._finish_build()
 
     # Each loss below is one line of Algorithm 1. D sees real, reconstructed and sampled
@@ -42,6 +52,17 @@ class AlphaGAN(Algorithm):
         # eq 11: lambda * ||x - x_hat||_1 + R_C(z_hat)
         return (self.cfg.recon_weight_encoder * l1_reconstruction(x, x_rec)
                 + self.cfg.adv_weight_encoder * (-c_code).mean())
+
+    def encoder_kl_loss(self, x, x_rec, z_hat):
+        # Appendix D: eq 11 with the empirical KL of the codes (eq 18 / latent size) for R_C(z_hat)
+        return (self.cfg.recon_weight_encoder * l1_reconstruction(x, x_rec)
+                + self.cfg.adv_weight_encoder * batch_kl_to_standard_normal(z_hat))
+
+    def prior_matching_loss(self, x, x_rec, z_hat):
+        """The encoder's loss: eq 11, or its Appendix D ablation."""
+        if self.empirical_kl:
+            return self.encoder_kl_loss(x, x_rec, z_hat)
+        return self.encoder_loss(x, x_rec, self.nets["code_discriminator"](z_hat))
 
     def generator_loss(self, x, x_rec, d_rec, d_gen):
         # eq 13: lambda * ||x - x_hat||_1 + R_D(x_hat) + R_D(G(z))
@@ -60,19 +81,20 @@ class AlphaGAN(Algorithm):
         return F.softplus(c_code).mean() + F.softplus(-c_prior).mean()
 
     def losses(self, x, z):
-        G, E, D, C = (self.nets[k] for k in ("generator", "encoder", "discriminator",
-                                             "code_discriminator"))
+        G, E, D = (self.nets[k] for k in ("generator", "encoder", "discriminator"))
         z_hat = E(x)                      # line 2: z_hat ~ q_eta(z|x)
         x_rec = G(z_hat)                  # line 2: x_hat = G(z_hat)
         x_gen = G(z)                      # G(z), z ~ p(z)
         d_real, d_rec, d_gen = D(x), D(x_rec), D(x_gen)
-        c_code, c_prior = C(z_hat), C(z)
-        return {
-            "encoder": self.encoder_loss(x, x_rec, c_code),
+        losses = {
+            "encoder": self.prior_matching_loss(x, x_rec, z_hat),
             "generator": self.generator_loss(x, x_rec, d_rec, d_gen),
             "discriminator": self.discriminator_loss(d_real, d_rec, d_gen),
-            "code_discriminator": self.code_discriminator_loss(c_code, c_prior),
         }
+        if not self.empirical_kl:
+            C = self.nets["code_discriminator"]
+            losses["code_discriminator"] = self.code_discriminator_loss(C(z_hat), C(z))
+        return losses
 
     def step_tensors(self, x):
         """Lines 6-9 with the paper's schedule: (encoder, generator) updated
@@ -84,14 +106,13 @@ class AlphaGAN(Algorithm):
         generator changed in between; kept with their graph) and of lines 8-9. So the encoder
         runs 3 times per iteration instead of 5 (its batch-norm running statistics see the batch
         as often); every loss and update is that of the obvious implementation."""
-        G, E, D, C = (self.nets[k] for k in ("generator", "encoder", "discriminator",
-                                             "code_discriminator"))
+        G, E, D = (self.nets[k] for k in ("generator", "encoder", "discriminator"))
         z = self.sample_prior(x.shape[0])
         updates = self.cfg.generator_updates
         z_hat = E(x)                                                         # line 6: E(x)
         for k in range(updates):
             x_rec = G(z_hat)
-            loss_e = self.encoder_loss(x, x_rec, C(z_hat))
+            loss_e = self.prior_matching_loss(x, x_rec, z_hat)
             self.update("encoder", loss_e)
             with torch.set_grad_enabled(k < updates - 1):                   # line 7 (and next line 6)
                 z_hat = E(x)
@@ -102,8 +123,11 @@ class AlphaGAN(Algorithm):
             x_rec, x_gen = G(z_hat), G(z)
         loss_d = self.discriminator_loss(D(x), D(x_rec), D(x_gen))          # line 8
         self.update("discriminator", loss_d)
-        loss_c = self.code_discriminator_loss(C(z_hat), C(z))               # line 9
-        self.update("code_discriminator", loss_c)
-        return {"encoder": loss_e.detach(), "generator": loss_g.detach(),
-                "discriminator": loss_d.detach(), "code_discriminator": loss_c.detach(),
-                "reconstruction_l1": self.reconstruction_l1(x, x_rec).detach()}
+        reported = {"encoder": loss_e.detach(), "generator": loss_g.detach(), "discriminator": loss_d.detach()}
+        if not self.empirical_kl:
+            C = self.nets["code_discriminator"]
+            loss_c = self.code_discriminator_loss(C(z_hat), C(z))           # line 9
+            self.update("code_discriminator", loss_c)
+            reported["code_discriminator"] = loss_c.detach()
+        reported["reconstruction_l1"] = self.reconstruction_l1(x, x_rec).detach()
+        return reported

@@ -148,3 +148,17 @@ class Algorithm:
 def l1_reconstruction(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
     """||x - x_rec||_1 as the mean absolute error over pixels and batch."""
     return (x - x_rec).abs().mean()
+
+
+def batch_kl_to_standard_normal(codes: torch.Tensor) -> torch.Tensor:
+    """eq 18 divided by the latent size n (Appendix D: "we divide the approximation in (18) by
+    the latent size"; AGE's own KLN01Loss takes the mean over dimensions, and the AGE sweep's
+    reconstruction weights are relative to that mean): KL(N(m, s^2) || N(0, I)) / n from the
+    batch mean m_i and standard deviation s_i of each dimension,
+    (1/n) sum_i [(s_i^2 + m_i^2) / 2 - log s_i - 1/2].
+    (The paper prints the constant as +n/2; it does not change gradients. -n/2 makes the value
+    the KL divergence, 0 for a standard normal batch.)"""
+    mean = codes.mean(0)
+    var = codes.var(0, unbiased=False)                 # s_i^2
+    log_std = 0.5 * torch.log(var)                     # log s_i
+    return ((var + mean ** 2) / 2 - log_std - 0.5).mean()
