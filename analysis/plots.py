@@ -87,6 +87,35 @@ def critic_curves(histories: dict[str, dict[str, pd.DataFrame]], path: Path) -> 
     return _save(fig, path)
 
 
+def latent_summary(codes: np.ndarray) -> dict[str, float]:
+    """How far the codes of test images are from the prior N(0, I): their dimensions' means and
+    variances, and how correlated (entangled) the dimensions are."""
+    correlation = np.corrcoef(codes, rowvar=False)
+    off = correlation[~np.eye(len(correlation), dtype=bool)]
+    return {"latent_dims": float(codes.shape[1]), "mean_abs_mean": float(np.abs(codes.mean(0)).mean()),
+            "mean_variance": float(codes.var(0).mean()), "mean_abs_correlation": float(np.abs(off).mean())}
+
+
+def latent_comparison(codes: dict[str, np.ndarray], path: Path) -> Path:
+    """Figures 11-12 side by side: for each group (one column) the means of the latent dimensions
+    and the correlation matrix of the codes; decorrelated codes show a diagonal matrix."""
+    groups = list(codes)
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.6 * len(groups), 8), squeeze=False, layout="constrained")
+    for column, group in enumerate(groups):
+        values = codes[group]
+        summary = latent_summary(values)
+        top, bottom = axes[0][column], axes[1][column]
+        top.bar(range(values.shape[1]), values.mean(0), color="tab:blue")
+        top.axhline(0, color="black", linewidth=1)
+        top.set_title(f"{group}\nmeans of the {values.shape[1]} dimensions", fontsize=10)
+        top.set_xlabel("dimension")
+        image = bottom.imshow(np.corrcoef(values, rowvar=False), cmap="RdBu_r", vmin=-1, vmax=1)
+        bottom.set_title(f"correlation of the codes (mean |off-diagonal| "
+                         f"{summary['mean_abs_correlation']:.2f})", fontsize=10)
+        fig.colorbar(image, ax=bottom, fraction=0.046)
+    return _save(fig, path)
+
+
 def latent_statistics(codes: np.ndarray, title: str, path: Path) -> Path:
     """Per-dimension means of the codes of test images (a prior N(0, I) puts them at 0) and the
     codes' covariance matrix (the identity for the prior)."""

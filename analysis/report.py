@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import plots
+from . import plots, samples
 from .errors import AnalysisError
 from .metrics import BY_NAME, MetricInfo, present
 from .runs import Sweep, combine
@@ -111,7 +111,8 @@ table.table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}
 .table th,.table td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
 .table th{background:#f3f3f3}.partial{background:#fff3cd;border:1px solid #e0c060;padding:0.6em 1em}
 img{max-width:100%;margin:0.5em 0 1.5em}h2{border-bottom:2px solid #ccc;padding-bottom:4px}
-.note{color:#555;font-size:13px}"""
+.note{color:#555;font-size:13px}table.samples td{vertical-align:top;padding:4px}
+table.samples img{max-width:360px;image-rendering:pixelated}"""
 
 
 def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], reference_source: str | None,
@@ -137,7 +138,7 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     analysis.notes += stopped_early(frame)
     reference = comparable_reference(reference, done, analysis.notes)
     out.mkdir(parents=True, exist_ok=True)
-    step = _Steps(log, 6)
+    step = _Steps(log, 7)
     hyperparameters = varied_hyperparameters(frame, [h for s in sweeps for h in s.hyperparameters])
 
     step("tables")
@@ -167,13 +168,29 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     step("latent statistics")
     latent: dict[str, Path] = {}
     by_sweep = {s.name: s for s in sweeps}
+    all_codes: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for row in best_jobs(frame, rank, reference, 1).itertuples():
             codes = load_test_codes(by_sweep[row.sweep], row.run_id, Path(scratch))
             if codes is not None:
+                all_codes[row.group] = codes
                 title = f"{row.group}: codes of {len(codes):,} test images, best trial by {rank.name} ({row.trial})"
-                name = row.group.replace("/", "_")
+                name = samples.safe(row.group)
                 latent[row.group] = _add(analysis, plots.latent_statistics(codes, title, out / f"latent_{name}.png"))
+    latent_table = pd.DataFrame([{"group": g, **plots.latent_summary(c)} for g, c in all_codes.items()])
+    if len(all_codes) > 1:
+        figures["latent"] = _add(analysis, plots.latent_comparison(all_codes, out / "latent_comparison.png"))
+    if len(latent_table):
+        latent_table.to_csv(_add(analysis, out / "latent_statistics.csv"), index=False)
+    step("samples")
+    visual = BY_NAME["critic_neg_w_test"] if "critic_neg_w_test" in done else rank
+    with tempfile.TemporaryDirectory() as scratch:
+        clients = {s.name: _client(s.tracking_uri) for s in sweeps}
+        pictures = samples.pictures(frame, clients, visual, metrics, reference, out, Path(scratch))
+    for group in pictures:
+        for path in (group.best, group.reconstructions, *(p for _, p in group.by_metric.values())):
+            if path is not None and path not in analysis.files:
+                _add(analysis, path)
     step("metric agreement")
     if len(metrics) > 1 and len(done) >= 3:
         figures["agreement"] = _add(analysis, plots.agreement(correlation, split, out / "metric_agreement.png"))
@@ -183,7 +200,8 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     step("HTML report")
     report = out / "report.html"
     report.write_text(_html(sweeps, status, quartiles, top, rank, figures, latent, correlation, split,
-                            reference, reference_source, analysis, metrics, best))
+                            reference, reference_source, analysis, metrics, best,
+                            extra=_latent_html(latent_table, figures) + _samples_html(pictures, visual)))
     analysis.files.append(report)
     return analysis
 
@@ -216,8 +234,41 @@ class _Steps:
         self.log(f"[{self.count}/{self.total}] {what} ({time.perf_counter() - self.start:.1f} s)")
 
 
+def _latent_html(table: pd.DataFrame, figures: dict[str, Path]) -> list[str]:
+    if "latent" not in figures:
+        return []
+    return ["<h2>Latent statistics side by side (Figures 11-12)</h2>",
+            "<p class='note'>Codes of test images of each model's best trial. A prior N(0, I) puts every "
+            "mean at 0 and the correlation matrix at the identity: decorrelated codes show a diagonal, "
+            "entangled ones off-diagonal structure (mean_abs_correlation).</p>",
+            _image(figures["latent"], "latent statistics side by side"), _table_html(table)]
+
+
+def _samples_html(pictures: list[samples.GroupPictures], visual: MetricInfo) -> list[str]:
+    if not pictures:
+        return []
+    parts = ["<h2>Samples</h2>",
+             f"<p class='note'>Each model's best job by {html.escape(visual.label)}, the stand-in for visual "
+             "inspection (Figures 3, 4 and 6): its last sample grid and, for models with an encoder, its "
+             "reconstructions (each real image followed by its reconstruction; Appendix C, Figure 8).</p>"]
+    for group in pictures:
+        parts.append(f"<h3>{html.escape(group.group)}: {html.escape(group.trial)}</h3>")
+        parts.append(_image(group.best, f"samples {group.group}"))
+        if group.reconstructions is not None:
+            parts += ["<p class='note'>Reconstructions</p>", _image(group.reconstructions,
+                                                                    f"reconstructions {group.group}")]
+    parts += ["<h2>Best samples by each metric (Figure 14)</h2>",
+              "<p class='note'>For each model, the samples of the best job by each metric, side by side.</p>"]
+    for group in pictures:
+        cells = "".join(f"<td><div class='note'>{html.escape(metric)}<br>{html.escape(trial)}</div>"
+                        f"{_image(path, f'{group.group} best by {metric}')}</td>"
+                        for metric, (trial, path) in group.by_metric.items())
+        parts.append(f"<h3>{html.escape(group.group)}</h3><table class='samples'><tr>{cells}</tr></table>")
+    return parts
+
+
 def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, correlation, split, reference,
-          reference_source, analysis: Analysis, metrics, best: int) -> str:
+          reference_source, analysis: Analysis, metrics, best: int, extra: list[str] = ()) -> str:
     names = ", ".join(s.name for s in sweeps)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep analysis: {html.escape(names)}"
              f"</title><style>{STYLE}</style></head><body>",
@@ -241,6 +292,7 @@ def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, cor
     if latent:
         parts.append("<h2>Latent statistics</h2>")
         parts += [_image(path, f"latent statistics {group}") for group, path in latent.items()]
+    parts += list(extra)
     if "agreement" in figures:
         parts += ["<h2>Metric agreement</h2>",
                   "<p class='note'>Rankings use each metric's better direction (diversity: closeness "

@@ -112,11 +112,14 @@ def _number(text: str):
 
 
 def combine(sweeps: list[Sweep]) -> pd.DataFrame:
-    """All sweeps' trials in one table; ``group`` is the model, with the dataset in front when the
-    sweeps cover several datasets (models side by side in every table and plot)."""
+    """All sweeps' trials in one table; ``group`` is the model (``alphagan (empirical KL)`` for
+    Appendix D's ablation), with the dataset in front when the sweeps cover several datasets
+    (models side by side in every table and plot)."""
     frames = [s.trials.assign(sweep=s.name) for s in sweeps]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     several_datasets = frame["dataset"].nunique() > 1
-    frame["group"] = (frame["dataset"].astype(str) + "/" + frame["model"].astype(str) if several_datasets
-                      else frame["model"].astype(str))
+    model = frame["model"].astype(str)
+    if "prior_matching" in frame:
+        model = model.where(frame["prior_matching"] != "empirical_kl", model + " (empirical KL)")
+    frame["group"] = frame["dataset"].astype(str) + "/" + model if several_datasets else model
     return frame

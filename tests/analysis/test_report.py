@@ -18,7 +18,7 @@ from analysis.runs import load_sweep
 from orchestrator import layout
 from orchestrator.analyze_command import resolve_sweep
 
-OUTPUTS = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md",
+OUTPUTS = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md", "latent_statistics.csv",
            "metric_correlation.csv", "metric_different_halves.csv", "box_plots.png", "critic_curves.png",
            "latent_alphagan.png", "metric_agreement.png", "report.html"}
 
@@ -32,10 +32,13 @@ def mlflow_name(key: str, old_names: bool) -> str:
 
 
 def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_status="FINISHED",
-               codes: np.ndarray | None = None, old_names: bool = False) -> tuple[MlflowClient, str]:
+               codes: np.ndarray | None = None, old_names: bool = False, grids: bool = False,
+               params: dict | None = None) -> tuple[MlflowClient, str]:
     """A sweep as `orchestrate sweep` records it: a parent run and one child run per trial.
     ``trials``: dicts with status, lr and final metric values (critic curves at steps 10, 20).
-    ``old_names``: metric names without sections, as older sweeps wrote them."""
+    ``old_names``: metric names without sections, as older sweeps wrote them. ``grids``: each
+    finished trial logs sample and reconstruction grids of 28 px images (as older sweeps wrote
+    them, not enlarged), the last one's pixels telling the trial apart."""
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(name)
     experiment_id = (experiment.experiment_id if experiment else
@@ -45,8 +48,8 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
         run = client.create_run(experiment_id, run_name=f"{name}_{i:05d}",
                                 tags={"mlflow.parentRunId": parent, "kind": "trial",
                                       "trial_status": trial["status"]}).info.run_id
-        params = {"model": model, "dataset": "colormnist", "lr_generator": trial["lr"], "seed": 0,
-                  "ray_trial_id": f"t{i}"}
+        params_ = {"model": model, "dataset": "colormnist", "lr_generator": trial["lr"], "seed": 0,
+                   "ray_trial_id": f"t{i}", **(params or {})}
         metrics = []
         for key, value in trial.items():
             if key in ("status", "lr"):
@@ -54,7 +57,14 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
             if key.startswith("critic"):                 # a curve ending at the final value
                 metrics.append(Metric(mlflow_name(key, old_names), value - 1.0, 0, 10))
             metrics.append(Metric(mlflow_name(key, old_names), value, 0, 20))
-        client.log_batch(run, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
+        client.log_batch(run, metrics=metrics, params=[Param(k, str(v)) for k, v in params_.items()])
+        if grids and trial["status"] == "finished":
+            for step in (10, 20):
+                for kind in ("samples", "reconstructions"):
+                    path = storage / "grids" / f"{name}_{i}" / f"{kind}_{step:07d}.png"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    grid_image(i, step).save(path)
+                    client.log_artifact(run, str(path), "samples")
         if codes is not None and trial["status"] == "finished":
             path = storage / f"codes_{i}.npy"
             np.save(path, codes + i)
@@ -66,6 +76,15 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
     (storage / f"{name}.sweep.json").write_text(json.dumps(
         {"parent_run_id": parent, "tracking_uri": f"sqlite:///{storage / 'mlflow.db'}"}))
     return client, parent
+
+
+def grid_image(trial: int, step: int):
+    """An 8 x 2 grid of 28 px images (2 px padding), its first pixel the trial and step."""
+    from PIL import Image
+
+    image = Image.new("RGB", (8 * 30 + 2, 2 * 30 + 2), (trial * 40 % 256, step, 90))
+    image.putpixel((0, 0), (trial, step, 7))
+    return image
 
 
 def alphagan_trials():
@@ -134,7 +153,7 @@ def test_two_sweeps_side_by_side_with_exact_quartiles_and_every_file(tmp_path):
     assert "Partial results" not in html and "511.5" in html
     logged = {a.path for a in MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").list_artifacts(parent, "analysis")}
     assert {f"analysis/{name}" for name in OUTPUTS} == logged
-    assert "report: " in result.stdout and "[6/6] HTML report" in result.stderr
+    assert "report: " in result.stdout and "[7/7] HTML report" in result.stderr
 
 
 def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
@@ -185,3 +204,39 @@ def test_bad_input_is_one_clear_line(tmp_path, case, message):
 def test_missing_store_raises_analysis_error(tmp_path):
     with pytest.raises(AnalysisError, match="no MLflow store"):
         resolve_sweep("toy", tmp_path, None)
+
+
+def test_report_shows_the_papers_pictures_and_the_ablations_latents_side_by_side(tmp_path):
+    """Figures 3/4/6 (best samples by the critic), 8 (reconstructions), 11-12 (latent statistics of
+    alpha-GAN and its empirical-KL ablation side by side) and 14 (best samples by each metric)."""
+    rng = np.random.default_rng(1)
+    decorrelated = rng.normal(size=(400, 6))
+    shared = rng.normal(size=(400, 1))
+    entangled = 0.3 * rng.normal(size=(400, 6)) + shared                   # one factor in every dimension
+    make_sweep(tmp_path, "cmnist_alphagan", "alphagan", alphagan_trials(), codes=decorrelated, grids=True)
+    make_sweep(tmp_path, "cmnist_alphagan_kl", "alphagan", alphagan_trials(), codes=entangled, grids=True,
+               params={"prior_matching": "empirical_kl"})
+    out = tmp_path / "report"
+    result = analyze("cmnist_alphagan", "cmnist_alphagan_kl", "--storage", tmp_path, "--out", out, "--no-log")
+    assert result.returncode == 0, result.stderr
+    latent = pd.read_csv(out / "latent_statistics.csv").set_index("group")
+    assert set(latent.index) == {"alphagan", "alphagan (empirical KL)"}
+    assert latent.loc["alphagan (empirical KL)", "mean_abs_correlation"] > 0.8
+    assert latent.loc["alphagan", "mean_abs_correlation"] < 0.1
+    assert (out / "latent_comparison.png").stat().st_size > 10_000
+    html = (out / "report.html").read_text()
+    for section in ("Latent statistics side by side (Figures 11-12)", "<h2>Samples</h2>", "Reconstructions",
+                    "Best samples by each metric (Figure 14)"):
+        assert section in html
+    from PIL import Image
+
+    # the best alpha-GAN job by the critic is trial 1 (-W -1.0): its last grid (step 20), enlarged
+    best = Image.open(out / "samples_alphagan.png")
+    assert best.size == (4 * (8 * 30 + 2), 4 * (2 * 30 + 2))                   # 242 px -> 968 px, nearest
+    assert best.getpixel((0, 0)) == best.getpixel((3, 3)) == (1, 20, 7)
+    assert Image.open(out / "reconstructions_alphagan.png").getpixel((0, 0)) == (1, 20, 7)
+    # by FID (lower is better) the best alpha-GAN job is trial 1 too; by modes it is trial 1; by the
+    # inception score trial 1; the ablation's files are named by its group
+    assert Image.open(out / "samples_alphagan_best_fid.png").getpixel((0, 0)) == (1, 20, 7)
+    assert (out / "samples_alphagan_empirical_KL.png").is_file()
+    assert (out / "samples_alphagan_empirical_KL_best_sample_diversity.png").is_file()

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.slow
 
 FILES = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md", "box_plots.png",
          "critic_curves.png", "latent_alphagan.png", "metric_agreement.png", "metric_correlation.csv",
-         "metric_different_halves.csv", "report.html"}
+         "metric_different_halves.csv", "report.html", "latent_statistics.csv",
+         # the paper's pictures: best samples by the critic, reconstructions, best samples by each metric
+         "samples_alphagan.png", "reconstructions_alphagan.png", "samples_alphagan_best_critic_neg_w_test.png",
+         "samples_alphagan_best_critic_neg_w_val.png", "samples_alphagan_best_sample_diversity.png"}
 
 
 def test_analyze_a_real_smoke_sweep(smoke_sweep, tmp_path):
@@ -42,7 +45,7 @@ def test_analyze_a_real_smoke_sweep(smoke_sweep, tmp_path):
     best = pd.read_csv(out / "best_jobs.csv")
     assert best["critic_neg_w_test"].is_monotonic_decreasing and len(best) == 4
     assert set(best.columns) >= {"lr_generator", "recon_weight_encoder", "trial"}
-    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4 + 5
     analysis = {a.path for a in MlflowClient(f"sqlite:///{storage / 'mlflow.db'}").list_artifacts(
         parents[0].info.run_id, "analysis")}
     assert analysis == {f"analysis/{name}" for name in FILES}
