@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make test TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install lint quickstart test test-fast bench bench-gpu clean
+.PHONY: install lint quickstart compare test test-fast bench bench-gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,20 @@ install: $(BIN)/.installed
 quickstart: install
 	$(BIN)/orchestrate sweep search_spaces/quickstart.yaml --storage runs/quickstart \
 	    $$(test -d runs/quickstart/quickstart && echo --resume)
+
+# The laptop comparison of the four models on the embedded digits (about an hour on 2 CPU cores):
+# four sweeps, the dataset's own metrics, and one report (runs/compare/analysis/report.html).
+# Run again, it resumes each sweep (or finds it done). docs/results.md is its result.
+COMPARE := alphagan dcgan wgangp age
+compare: install
+	for model in $(COMPARE); do \
+	    $(BIN)/orchestrate sweep search_spaces/digits_$$model.yaml --storage runs/compare \
+	        $$(test -d runs/compare/digits_$$model && echo --resume) || exit $$?; \
+	done
+	test -f runs/compare/reference-digits/metrics.json || $(BIN)/orchestrate evaluate --reference \
+	    --dataset digits --critic-steps 0 --out runs/compare/reference-digits
+	$(BIN)/orchestrate analyze $(addprefix digits_,$(COMPARE)) --storage runs/compare \
+	    --reference runs/compare/reference-digits/metrics.json --out runs/compare/analysis
 
 lint: install
 	$(BIN)/ruff check .

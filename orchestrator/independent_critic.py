@@ -38,13 +38,14 @@ class IndependentCriticActor:
         self.device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.failure: str | None = "not reset for a trial"
 
-    def reset(self, hyperparameters: dict[str, Any], data_root: str | None, state: dict | None = None) -> None:
+    def reset(self, hyperparameters: dict[str, Any], data_root: str | None, state: dict | None = None,
+              width: float | None = None) -> None:
         try:
             cfg = TrialConfig.from_dict({**hyperparameters, "device": self.device, "data_root": data_root})
             self.algo = build_algorithm(cfg)           # its generator holds the trial's weights
             data = trial_data(cfg, log=lambda m: None)
             self.critic = IndependentCritic(self.algo.arch, data.val, data.test, device=self.device,
-                                            width=cfg.width, seed=cfg.seed)
+                                            width=width or cfg.width, seed=cfg.seed)
             if state is not None:
                 self.critic.load_state_dict(state)
         except Exception as err:  # noqa: BLE001 - said by the next call, in the trial's run
@@ -88,14 +89,14 @@ def keep_warm(actor) -> None:
     _WARM["actor"] = (placement_group_key(), actor)
 
 
-def _reuse_warm(hyperparameters: dict, data_root: str | None, state: dict | None):
+def _reuse_warm(hyperparameters: dict, data_root: str | None, state: dict | None, width: float | None):
     warm = _WARM.pop("actor", None)
     if warm is None:
         return None
     key, actor = warm
     if key == placement_group_key():
         try:
-            ray.get(actor.reset.remote(hyperparameters, data_root, state), timeout=RESET_TIMEOUT_S)
+            ray.get(actor.reset.remote(hyperparameters, data_root, state, width), timeout=RESET_TIMEOUT_S)
             return actor
         except (ray.exceptions.RayError, TimeoutError):          # died, or stuck
             pass
@@ -120,9 +121,9 @@ def critic_for_trial(critic: IndependentCriticSettings, data_root: str | None, h
     """The trial's critic actor: the warm one of the previous trial when it lives in the same
     placement group, else a new one. Returns at once; a new actor starts while the trial trains.
     ``state``: the critic's state from the trial's checkpoint (a resumed trial)."""
-    if share == 1 and (actor := _reuse_warm(hyperparameters, data_root, state)) is not None:
+    if share == 1 and (actor := _reuse_warm(hyperparameters, data_root, state, critic.width)) is not None:
         return actor
     threads = max(1, round(critic.cpus / share))
     actor = IndependentCriticActor.options(**actor_options(critic, share)).remote(threads)
-    actor.reset.remote(hyperparameters, data_root, state)      # runs before any other call
+    actor.reset.remote(hyperparameters, data_root, state, critic.width)      # runs before any other call
     return actor

@@ -18,6 +18,7 @@ class IndependentCriticSettings:
     steps_per_report: int = 100
     cpus: float = 1.0
     gpus: float | str = "auto"
+    width: float | None = None        # its network's channel multiplier (default: the trial's width)
 
 
 @dataclass(frozen=True)

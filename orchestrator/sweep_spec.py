@@ -12,7 +12,7 @@
     mode: max
     resources: {cpus: 1, gpus: auto, trials_per_gpu: 4, fuse_trials: 1}
                                     # fuse_trials: N trials of one architecture as one fused model
-    independent_critic: {enabled: true, steps_per_report: 100, cpus: 1, gpus: auto}
+    independent_critic: {enabled: true, steps_per_report: 100, cpus: 1, gpus: auto, width: 1.0}
                                     # (also read as ``critic:``, its earlier name)
     evaluation: {samples: 10000, diversity_pairs: 5000, codes: 2000}   # at the end of each trial
     max_failures: 3                 # retries of a failed trial from its last checkpoint
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -134,7 +135,8 @@ def _mapping(path, content, key, allowed=None) -> dict:
 def _number(path, name, value, minimum=0.0, allow_auto=False):
     if allow_auto and value == "auto":
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < minimum):
         _fail(path, f"field '{name}' must be a number >= {minimum}" + (" or 'auto'" if allow_auto else "")
               + f", got {value!r}")
     return value
@@ -269,8 +271,11 @@ def _critic_section(path, content) -> IndependentCriticSettings:
     enabled = critic.get("enabled", True)
     if not isinstance(enabled, bool):
         _fail(path, f"field '{key}.enabled' must be true or false, got {enabled!r}")
+    width = critic.get("width")
+    if width is not None:
+        width = _number(path, f"{key}.width", width, 0.01)
     return IndependentCriticSettings(
-        enabled=enabled,
+        enabled=enabled, width=width,
         steps_per_report=_whole(path, f"{key}.steps_per_report", critic.get("steps_per_report", 100), 1),
         cpus=_number(path, f"{key}.cpus", critic.get("cpus", 1.0), 0.01),
         gpus=_number(path, f"{key}.gpus", critic.get("gpus", "auto"), 0.0, allow_auto=True))
