@@ -48,7 +48,7 @@ def test_shipped_spec_holds_the_papers_sweep(dataset, model):
     assert len({json.dumps(t, sort_keys=True) for t in trials}) == len(trials)
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "celeba"])
+@pytest.mark.parametrize("dataset", ["cifar10", "celeba", "digits"])
 def test_appendix_d_ablation_specs_hold_the_alphagan_grid_with_the_empirical_kl(dataset):
     alphagan = load_sweep_spec(SPACES / f"{dataset}_alphagan.yaml").trials
     ablation = load_sweep_spec(SPACES / f"{dataset}_alphagan_kl.yaml").trials
