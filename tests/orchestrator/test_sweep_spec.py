@@ -59,6 +59,17 @@ def test_appendix_d_ablation_specs_hold_the_alphagan_grid_with_the_empirical_kl(
         [{k: v for k, v in t.items() if k not in ignored} for t in alphagan]
 
 
+def test_the_laptop_comparison_specs_compare_like_with_like():
+    """make compare: the four models on the embedded digits, each with a 4-trial grid, the same
+    networks' width, iterations, critic schedule and final evaluation."""
+    specs = [load_sweep_spec(SPACES / f"digits_{model}.yaml") for model in ("alphagan", "dcgan", "wgangp", "age")]
+    assert [len(s.trials) for s in specs] == [4, 4, 4, 4]
+    assert [s.trials[0]["model"] for s in specs] == ["alphagan", "dcgan", "wgangp", "age"]
+    for key in ("dataset", "width", "latent_dim", "batch_size", "max_iter", "report_every"):
+        assert len({t[key] for s in specs for t in s.trials}) == 1, key
+    assert len({(s.independent_critic, s.evaluation) for s in specs}) == 1
+
+
 def test_dry_run_prints_one_json_object_per_trial_and_the_count():
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep",
                           str(SPACES / "celeba_alphagan.yaml"), "--dry-run"],
