@@ -98,6 +98,12 @@ RAY_TRIAL_PARAM = "ray_trial_id"
 SWEEP_RUN_FILTER = f"tags.{KIND_TAG} = '{SWEEP_KIND}'"
 
 
+# Ray Tune result keys a trial reports besides its metrics
+ITERATION = "iteration"                         # also ASHA's time attribute
+FUSED_STATUSES = "fused_statuses"               # a fused model's trials' statuses, comma-separated
+TRIAL_ERROR = "trial_error"                     # the message of a trial that failed for good
+
+
 def children_filter(parent_run_id: str) -> str:
     return f"tags.{PARENT_TAG} = '{parent_run_id}'"
 

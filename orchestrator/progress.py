@@ -81,18 +81,18 @@ class ProgressLines(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.time()
-        if "iteration" in result:
-            self.reached[trial.trial_id] = int(result["iteration"])
-            self.first.setdefault(trial.trial_id, int(result["iteration"]))
+        if layout.ITERATION in result:
+            self.reached[trial.trial_id] = int(result[layout.ITERATION])
+            self.first.setdefault(trial.trial_id, int(result[layout.ITERATION]))
             self.rate_since = self.rate_since or now
         if now - self.last < self.every_s and layout.STATUS_TAG not in result:
             return
         self.last = now
         shown = ", ".join(f"{name(k)} {result[k]:.3g}" for k, name in SHOWN if isinstance(result.get(k), float))
         _, max_iter = trial_iterations(trial)
-        state = result.get(layout.STATUS_TAG, f"iteration {result.get('iteration', 0):,} / {max_iter:,}")
-        if "trial_error" in result:                # failed for good, not retried: said once, here
-            state += f" (not retried): {result['trial_error']}"
+        state = result.get(layout.STATUS_TAG, f"iteration {result.get(layout.ITERATION, 0):,} / {max_iter:,}")
+        if layout.TRIAL_ERROR in result:           # failed for good, not retried: said once, here
+            state += f" (not retried): {result[layout.TRIAL_ERROR]}"
         print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | "
               f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now)}",
               file=sys.stderr, flush=True)

@@ -235,8 +235,8 @@ def summarize(results, completed: set) -> dict[str, int]:
         if isinstance(hp, FusedGroup):                 # one Ray Tune trial of several fused trials
             if result.error is not None:
                 summary["failed"] += len(hp)
-            elif status != "interrupted" and metrics.get("fused_statuses"):
-                for each in metrics["fused_statuses"].split(","):
+            elif status != "interrupted" and metrics.get(layout.FUSED_STATUSES):
+                for each in metrics[layout.FUSED_STATUSES].split(","):
                     if each in ("finished", "diverged", layout.FAILED):
                         summary[each] += 1
             continue
@@ -255,7 +255,7 @@ def close_open_runs(state: SweepState, results) -> None:
     from mlflow.tracking import MlflowClient
 
     failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
-    reached = {result.metrics.get("trial_id"): result.metrics.get("iteration") for result in results
+    reached = {result.metrics.get("trial_id"): result.metrics.get(layout.ITERATION) for result in results
                if result.metrics}
     client = MlflowClient(tracking_uri=state.tracking_uri)
     runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id))

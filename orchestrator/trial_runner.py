@@ -46,7 +46,7 @@ def trial_setup(hps: tuple[dict, ...], settings: TrialSettings):
 
 def ended(status: str, iteration: int, started_at: float, **more: Any) -> dict[str, Any]:
     """A Ray Tune trial's last report."""
-    return {layout.STATUS_TAG: status, "iteration": iteration, "trial_started_at": started_at,
+    return {layout.STATUS_TAG: status, layout.ITERATION: iteration, "trial_started_at": started_at,
             "trial_ended_at": time.time(), **more}
 
 
@@ -54,8 +54,8 @@ def failed_for_good(harnesses: list[TrialHarness], err: BaseException, started_a
     """End the Ray Tune trial without a retry: each trial's run failed with the message, and one
     last report that the driver prints once."""
     messages = [harness.fail(err) for harness in harnesses]
-    tune.report(ended(layout.FAILED, 0, started_at, trial_error=messages[0],
-                      fused_statuses=",".join([layout.FAILED] * len(harnesses))))
+    tune.report(ended(layout.FAILED, 0, started_at, **{layout.TRIAL_ERROR: messages[0],
+                      layout.FUSED_STATUSES: ",".join([layout.FAILED] * len(harnesses))}))
 
 
 def report_to_tune(metrics: dict[str, Any], checkpoint: Path | None) -> None:
@@ -85,7 +85,7 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
         # the last report goes to Ray Tune with the trial's end, after its final evaluation and
         # its run are complete: a scheduler acting on it cannot cut a finished trial short
         if rep.iteration < cfg.max_iter:
-            report_to_tune({**rep.metrics, "iteration": rep.iteration},
+            report_to_tune({**rep.metrics, layout.ITERATION: rep.iteration},
                            checkpoint_dir if rep.checkpoint is not None else None)
 
     try:
@@ -122,7 +122,7 @@ class FusedReports:
     def after_iteration(self) -> None:
         if not self.reported:
             return
-        metrics = {"iteration": max(r.iteration for r in self.reported), "fused_reports": len(self.reported)}
+        metrics = {layout.ITERATION: max(r.iteration for r in self.reported), "fused_reports": len(self.reported)}
         report_to_tune(metrics, self.checkpoints if any(r.checkpoint is not None for r in self.reported) else None)
         self.reported.clear()
 
@@ -168,4 +168,5 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
     statuses = [result.status for result in results]
     status = ("interrupted" if "interrupted" in statuses else
               "finished" if set(statuses) == {"finished"} else "ended")
-    tune.report(ended(status, max(r.iteration for r in results), started_at, fused_statuses=",".join(statuses)))
+    tune.report(ended(status, max(r.iteration for r in results), started_at,
+                      **{layout.FUSED_STATUSES: ",".join(statuses)}))

@@ -50,7 +50,7 @@ def tune_config(spec: SweepSpec):
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        kwargs["scheduler"] = ASHAScheduler(time_attr="iteration", metric=spec.metric, mode=spec.mode,
+        kwargs["scheduler"] = ASHAScheduler(time_attr=layout.ITERATION, metric=spec.metric, mode=spec.mode,
                                             max_t=spec.max_iter, grace_period=max(1, spec.max_iter // 8))
     return tune.TuneConfig(**kwargs)
 
