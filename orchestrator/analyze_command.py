@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def default_reference(datasets: list[str]) -> str | None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")     # the steps say how far it is
     from analysis.report import analyze, load_reference
     from analysis.runs import load_sweep
 
