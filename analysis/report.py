@@ -139,7 +139,8 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     reference = comparable_reference(reference, done, analysis.notes)
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(log, 7)
-    hyperparameters = varied_hyperparameters(frame, [h for s in sweeps for h in s.hyperparameters])
+    # each hyperparameter once, though several sweeps have it
+    hyperparameters = varied_hyperparameters(frame, list(dict.fromkeys(h for s in sweeps for h in s.hyperparameters)))
 
     step("tables")
     status = pd.DataFrame([{"sweep": name, **c} for name, c in counts.items()])

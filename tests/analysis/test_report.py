@@ -144,6 +144,7 @@ def test_two_sweeps_side_by_side_with_exact_quartiles_and_every_file(tmp_path):
     assert quartiles.loc[("alphagan", "critic_neg_w_test")].tolist() == [3, -3.0, -2.5, -2.0, -1.5, -1.0]
     assert quartiles.loc[("dcgan", "fid")].tolist() == [1, 90.0, 90.0, 90.0, 90.0, 90.0]
     best = pd.read_csv(out / "best_jobs.csv")
+    assert not any(column.endswith(".1") for column in best.columns)        # each column once, two sweeps
     # ranked by the critic's -W on the test set; diverged and failed trials are never "best"
     assert best["trial"].tolist() == ["colormnist_alphagan_00001", "colormnist_alphagan_00002",
                                       "colormnist_alphagan_00000", "colormnist_dcgan_00000"]
