@@ -7,13 +7,14 @@ import contextlib
 import io
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import layout, placement, tracking
-from .errors import SpecError
+from .errors import SpecError, UsageError
 from .preflight import Checked, preflight
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings
@@ -39,6 +40,8 @@ def _log(message: str) -> None:
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     storage = options.storage.resolve()
+    if options.address and options.address != "auto":
+        check_ray_head(options.address)
     checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
                         data_root=options.data_root)
     quiet_libraries(options.verbose)
@@ -86,12 +89,33 @@ def ray_session(spec: SweepSpec, options: SweepOptions, tracking_uri: str):
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     env = {"OMP_NUM_THREADS": str(placement.threads(spec.cpus)), tracking.TRACKING_URI_ENV: tracking_uri,
            **tracking.HTTP_ENV}
-    ray.init(address=options.address or "local", include_dashboard=False, log_to_driver=False,
-             logging_level=logging.INFO if options.verbose else logging.ERROR, runtime_env={"env_vars": env})
+    try:
+        ray.init(address=options.address or "local", include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.INFO if options.verbose else logging.ERROR, runtime_env={"env_vars": env})
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        if not options.address:
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"cannot join the Ray cluster at {options.address} ({first}); --address HOST:6379 works on "
+                         "a machine that is one of the cluster's Ray nodes; from any other machine submit the sweep "
+                         "with --address http://HEAD:8265") from None
     try:
         yield ray.cluster_resources().get("GPU", 0.0)
     finally:
         ray.shutdown()
+
+
+def check_ray_head(address: str) -> None:
+    """One line within seconds, not a hang, for a Ray head that does not answer."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address!r}: expected HOST:PORT of a Ray head (e.g. ray-head:6379) or "
+                         "http://HEAD:8265 to submit the sweep as a Ray job")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise UsageError(f"cannot reach the Ray head at {address} ({err.strerror or type(err).__name__}); check the "
+                         "address and that the head runs") from None
 
 
 def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:

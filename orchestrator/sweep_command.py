@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import layout
 from .errors import UsageError
+from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
 from .sweep_spec import load_sweep_spec
 
@@ -32,8 +33,9 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print every trial's hyperparameters (one JSON object per line) and the count")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
-    parser.add_argument("--address", help="join an existing Ray cluster (e.g. ray-head:6379); "
-                        "default: start a local one")
+    parser.add_argument("--address", help="http://HEAD:8265: submit the sweep to that Ray cluster as a Ray job "
+                        "(from any machine; Ctrl-C detaches); HEAD:6379: join the cluster from a machine that is "
+                        "one of its Ray nodes; default: start a local Ray")
     parser.add_argument("--storage", default=DEFAULT_STORAGE,
                         help="folder every node can reach for Ray Tune files and checkpoints "
                         f"(default {DEFAULT_STORAGE})")
@@ -62,6 +64,10 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}", file=sys.stderr)
         return 0
+    if is_job_address(args.address):
+        request = JobRequest(storage=args.storage, tracking_uri=args.tracking_uri, data_root=args.data_root,
+                             resume=args.resume, verbose=args.verbose)
+        return submit_sweep(spec, args.address, request)
     from .sweep import SweepOptions, run_sweep
 
     return run_sweep(spec, SweepOptions(storage=Path(args.storage), address=args.address,

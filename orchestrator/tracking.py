@@ -9,11 +9,13 @@ so an outage loses no metric.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import layout
 
@@ -22,6 +24,26 @@ SERVER_WAIT_S = 300.0          # how long a trial waits for an unreachable track
 # MLflow's HTTP client retries for minutes by default; trials buffer instead, so fail fast
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+class TrackingUnreachable(RuntimeError):
+    """A trial's node cannot reach the sweep's tracking server: its name does not resolve there,
+    or it did not answer for SERVER_WAIT_S. No retry on the same cluster fixes that."""
+
+
+def check_resolvable(uri: str, node: str | None) -> None:
+    """A server's host name must resolve on the trial's node (``http://mlflow:5000`` resolves only
+    on the Compose network of the head's machine); a trial that cannot resolve it fails at once."""
+    host = urlsplit(uri).hostname
+    if not host or urlsplit(uri).scheme.split("+")[0] in ("sqlite", "file"):
+        return
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as err:
+        raise TrackingUnreachable(
+            f"the trial on node {node or socket.gethostname()} ({socket.gethostname()}) cannot resolve the tracking "
+            f"server {layout.redact_uri(uri)} ({err.strerror}); give the sweep a --tracking-uri every node reaches, "
+            "e.g. http://<head machine's address>:5000") from None
 
 
 def trial_tracking_uri(recorded: str) -> str:
@@ -154,12 +176,19 @@ class TrialTracker:
             self.pending_tags = dict(state.get("pending_tags", {}))
             self.nodes = list(state.get("nodes", []))
         else:
+            check_resolvable(uri, node)
             client = _client(uri)
             # a new trial may start while the tracking server is away: wait for it (minutes)
-            run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
-                experiment_id, run_name=trial_name,
-                tags={layout.PARENT_TAG: parent_run_id, layout.KIND_TAG: layout.TRIAL_KIND,
-                      layout.STATUS_TAG: "running", **(tags or {})}))
+            try:
+                run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
+                    experiment_id, run_name=trial_name,
+                    tags={layout.PARENT_TAG: parent_run_id, layout.KIND_TAG: layout.TRIAL_KIND,
+                          layout.STATUS_TAG: "running", **(tags or {})}))
+            except Exception as err:  # noqa: BLE001
+                raise TrackingUnreachable(
+                    f"the trial on node {node} ({socket.gethostname()}) could not reach the tracking server "
+                    f"{layout.redact_uri(uri)} for {SERVER_WAIT_S:.0f} s ({type(err).__name__}); check that "
+                    "every node reaches it") from None
             self.run_id = run.info.run_id
             from mlflow.entities import Param
 

@@ -18,6 +18,7 @@ from trainer.fused_loop import train_fused
 
 from . import layout
 from .settings import FusedGroup, TrialSettings, trial_members
+from .tracking import TrackingUnreachable
 from .trial_harness import TrialHarness, restore_checkpoint_folder
 from .worker_data import trial_data
 
@@ -58,6 +59,14 @@ def failed_for_good(harnesses: list[TrialHarness], err: BaseException, started_a
                       layout.FUSED_STATUSES: ",".join([layout.FAILED] * len(harnesses))}))
 
 
+def unreachable_tracking(err: TrackingUnreachable, started_at: float, trials: int = 1) -> None:
+    """End the Ray Tune trial without a retry when its node cannot reach the tracking server
+    (there is no run to write the message to): one line, printed once by the driver."""
+    _log(str(err))
+    tune.report(ended(layout.FAILED, 0, started_at, **{layout.TRIAL_ERROR: str(err),
+                      layout.FUSED_STATUSES: ",".join([layout.FAILED] * trials)}))
+
+
 def report_to_tune(metrics: dict[str, Any], checkpoint: Path | None) -> None:
     """One Ray Tune report, with the checkpoint folder when a checkpoint was written."""
     if checkpoint is not None:
@@ -77,8 +86,12 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     (cfg,), context, work = trial_setup(trial_members(config["hp"]), settings)
     checkpoint_dir = work / layout.CHECKPOINT
     restore_checkpoint_folder(checkpoint_dir, CheckpointStore(checkpoint_dir).exists())
-    harness = TrialHarness(cfg, settings, work, checkpoint_dir, context.get_trial_name(), context.get_trial_id(),
-                           ray.get_runtime_context().get_node_id(), None, classifier_state, _log)
+    try:
+        harness = TrialHarness(cfg, settings, work, checkpoint_dir, context.get_trial_name(),
+                               context.get_trial_id(), ray.get_runtime_context().get_node_id(), None,
+                               classifier_state, _log)
+    except TrackingUnreachable as err:
+        return unreachable_tracking(err, started_at)
 
     def report(rep) -> None:
         harness.tracker.flush()
@@ -138,11 +151,14 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
     folders = [checkpoints / str(k) for k in range(len(cfgs))]
     restore_checkpoint_folder(checkpoints, any(CheckpointStore(f).exists() for f in folders))
     node = ray.get_runtime_context().get_node_id()
-    harnesses = [TrialHarness(cfg, settings, work / str(k), folders[k], f"{context.get_trial_name()}_{k}",
-                              context.get_trial_id(), node, None, classifier_state, _log,
-                              tags={layout.FUSED_INDEX_TAG: str(k), layout.FUSED_TRIALS_TAG: str(len(cfgs))},
-                              critic_share=len(cfgs))
-                 for k, cfg in enumerate(cfgs)]
+    try:
+        harnesses = [TrialHarness(cfg, settings, work / str(k), folders[k], f"{context.get_trial_name()}_{k}",
+                                  context.get_trial_id(), node, None, classifier_state, _log,
+                                  tags={layout.FUSED_INDEX_TAG: str(k), layout.FUSED_TRIALS_TAG: str(len(cfgs))},
+                                  critic_share=len(cfgs))
+                     for k, cfg in enumerate(cfgs)]
+    except TrackingUnreachable as err:
+        return unreachable_tracking(err, started_at, len(cfgs))
     try:
         data = trial_data(cfgs[0], _log)
     except NOT_RETRIED as err:

@@ -1,6 +1,7 @@
 """CelebA from torchvision's layout: ``<root>/celeba/img_align_celeba/*.jpg`` and
 ``list_eval_partition.txt``. Faces are centre-cropped to 108x108 and resized to 64x64 once,
-then cached as uint8 in a cache folder (never in the data root, which may be read-only)."""
+then cached as uint8 in the dataset cache (never in the data root, which may be read-only): built
+once per cluster and memory-mapped by every trial (shared_cache.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from .dataset import DatasetError, ImageDataset
+from .shared_cache import MANIFEST, cache_dir, cached_arrays
 
 CROP, SIZE = 108, 64
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ALPHAGAN_CACHE", Path.home() / ".cache" / "alphagan-sweeps"))
-
-
-def _preprocess(path: Path) -> torch.Tensor:
+def _preprocess(path: Path) -> np.ndarray:
     """Centre crop CROP x CROP (or the largest square that fits), resize to SIZE x SIZE."""
     try:
         with Image.open(path) as image:
@@ -34,7 +31,7 @@ def _preprocess(path: Path) -> torch.Tensor:
             face = image.crop((left, top, left + crop, top + crop)).resize((SIZE, SIZE), Image.BILINEAR)
     except (OSError, UnidentifiedImageError) as err:
         raise DatasetError(f"cannot decode {path}: {err}; replace or remove that file") from None
-    return torch.from_numpy(np.asarray(face, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+    return np.asarray(face, dtype=np.uint8).transpose(2, 0, 1)
 
 
 def _read_partitions(folder: Path, names: list[str]) -> dict[str, list[str]]:
@@ -80,29 +77,28 @@ def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) 
     folder, images_dir, names, splits = celeba_splits(data_root)
     key = hashlib.sha256(("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
                           + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]
-    cached = cache_dir() / f"celeba{SIZE}-{key}.pt"
-    if cached.is_file():
-        tensors = torch.load(cached, map_location="cpu", weights_only=True)
-        log(f"celeba: {len(names):,} faces from the cache {cached}")
-    else:
-        tensors = {}
+    name = f"celeba{SIZE}-{key}"
+    if (cache_dir() / name / MANIFEST).is_file():
+        log(f"celeba: {len(names):,} faces from the cache {cache_dir() / name}")
+
+    def decode() -> tuple[dict[str, np.ndarray], str]:
         log(f"celeba: decoding {len(names):,} faces from {images_dir} (crop {CROP}, resize {SIZE}); "
-            f"cached in {cached} for next time")
+            f"cached in {cache_dir() / name} for every trial and next time")
         from tqdm import tqdm
 
+        decoded = {}
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for split, files in splits.items():
+                faces = np.empty((len(files), 3, SIZE, SIZE), dtype=np.uint8)
                 bar = tqdm(total=len(files), desc=f"celeba {split}", unit="img", disable=not progress)
-                faces = []
-                for face in pool.map(_preprocess, (images_dir / f for f in files)):
-                    faces.append(face)
+                for i, face in enumerate(pool.map(_preprocess, (images_dir / f for f in files))):
+                    faces[i] = face
                     bar.update()
                 bar.close()
-                tensors[split] = torch.stack(faces)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        torch.save(tensors, tmp)
-        os.replace(tmp, cached)
+                decoded[split] = faces
+        return decoded, ""
+
+    tensors, _ = cached_arrays(name, decode, log)
     note = (f"celeba: {images_dir}: {len(tensors['train']):,} / {len(tensors['val']):,} / "
             f"{len(tensors['test']):,} faces for train / validation / test, {SIZE}x{SIZE}")
     return ImageDataset("celeba", tensors["train"], tensors["val"], tensors["test"], note=note)

@@ -1,14 +1,16 @@
-"""CIFAR-10 from torchvision's layout: ``<root>/cifar-10-batches-py/`` (python pickles)."""
+"""CIFAR-10 from torchvision's layout: ``<root>/cifar-10-batches-py/`` (python pickles), read once
+per cluster into the dataset cache and memory-mapped by every trial (shared_cache.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .dataset import DatasetError, ImageDataset
+from .shared_cache import cached_arrays
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 VAL_SIZE = 5_000
@@ -43,16 +45,25 @@ def load_cifar10(data_root: str | Path | None, log=print) -> ImageDataset:
     missing = [name for name in TRAIN_FILES + ["test_batch"] if not (folder / name).is_file()]
     if missing:
         raise DatasetError(f"CIFAR-10 in {folder} is incomplete: missing {', '.join(missing)}")
+    files = [folder / name for name in TRAIN_FILES + ["test_batch"]]
+    source = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files)
+    key = hashlib.sha256(f"{source}|{VAL_SIZE}".encode()).hexdigest()[:16]
+    tensors, note = cached_arrays(f"cifar10-{key}", lambda: _read_splits(folder), log)
+    log(note)
+    labels = {split: tensors[f"{split}_labels"] for split in ("train", "val", "test")}
+    return ImageDataset("cifar10", tensors["train"], tensors["val"], tensors["test"], labels, note=note)
+
+
+def _read_splits(folder: Path) -> tuple[dict[str, np.ndarray], str]:
     batches = [_read_batch(folder / name) for name in TRAIN_FILES]
     train = np.concatenate([images for images, _ in batches])
-    train_labels = torch.from_numpy(np.concatenate([labels for _, labels in batches]))
+    train_labels = np.concatenate([labels for _, labels in batches])
     test, test_labels = _read_batch(folder / "test_batch")
     order = np.random.default_rng(0).permutation(len(train))
     val_idx, train_idx = order[:VAL_SIZE], order[VAL_SIZE:]
     note = (f"cifar10: {folder}: {len(train_idx):,} train / {len(val_idx):,} validation images "
             f"from the training batches, {len(test):,} test")
-    log(note)
-    labels = {"train": train_labels[train_idx], "val": train_labels[val_idx],
-              "test": torch.from_numpy(test_labels)}
-    return ImageDataset("cifar10", torch.from_numpy(train[train_idx]), torch.from_numpy(train[val_idx]),
-                        torch.from_numpy(test), labels, note=note)
+    arrays = {"train": train[train_idx], "val": train[val_idx], "test": test,
+              "train_labels": train_labels[train_idx], "val_labels": train_labels[val_idx],
+              "test_labels": test_labels}
+    return arrays, note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .dataset import DatasetError, ImageDataset
-from .mnist_idx import load_mnist
+from .mnist_idx import find_mnist, load_mnist
+from .shared_cache import cached_arrays
 from .stacked import split_indices, stack_digits
 
 DATA_SEED = 0   # every trial of a sweep sees the same stacked dataset
@@ -18,19 +20,43 @@ COLORMNIST_STACKED = {"train": 60_000, "val": 10_000, "test": 10_000}
 DIGITS_STACKED = {"train": 20_000, "val": 10_000, "test": 10_000}
 
 
-def _stack_splits(name, pools, counts, note) -> ImageDataset:
+def _stack_splits(name: str, pools, counts) -> tuple[dict[str, np.ndarray], str]:
     rng = np.random.default_rng(DATA_SEED)
-    images, labels = {}, {}
+    arrays = {}
     for split in ("train", "val", "test"):
-        images[split], labels[split] = stack_digits(*pools[split], counts[split], rng)
-    return ImageDataset(name, images["train"], images["val"], images["test"], labels, note)
+        images, digits = stack_digits(*pools[split], counts[split], rng)
+        arrays[split], arrays[f"{split}_digits"] = images.numpy(), digits.numpy()
+    return arrays, ""
+
+
+def _cached(name: str, source: str, counts: dict[str, int], read_pools, log) -> ImageDataset:
+    """The stacked dataset, built once per cluster (shared_cache.py) from ``read_pools()``, which
+    returns the digit pools per split and a line saying where they came from."""
+    key = hashlib.sha256(f"{source}|{sorted(counts.items())}|{DATA_SEED}".encode()).hexdigest()[:16]
+
+    def build():
+        pools, note = read_pools()
+        arrays, _ = _stack_splits(name, pools, counts)
+        return arrays, note
+
+    tensors, note = cached_arrays(f"{name}-{key}", build, log)
+    log(note)
+    labels = {split: tensors[f"{split}_digits"] for split in ("train", "val", "test")}
+    return ImageDataset(name, tensors["train"], tensors["val"], tensors["test"], labels, note)
 
 
 def load_colormnist(data_root: str | Path | None, log: Callable[[str], None] = print) -> ImageDataset:
     if data_root is None:
         raise DatasetError("colormnist needs the MNIST idx files: pass --data-root DIR (set "
                            "data_root) with them in DIR/mnist/ or DIR/MNIST/raw/")
-    parts, directory = load_mnist(Path(data_root))
+    directory, found = find_mnist(Path(data_root))
+    source = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+                      for _, path in sorted(found.items()))
+    return _cached("colormnist", source, COLORMNIST_STACKED, lambda: _mnist_pools(Path(data_root)), log)
+
+
+def _mnist_pools(root: Path):
+    parts, directory = load_mnist(root)
     if "train" in parts:
         x, y = parts["train"]
         train_idx, val_idx, _ = split_indices(len(x), (len(x) - 5000, 5000, 0), DATA_SEED)
@@ -50,8 +76,7 @@ def load_colormnist(data_root: str | Path | None, log: Callable[[str], None] = p
         note = (f"colormnist: only the MNIST test set (t10k) found in {directory}; splitting its "
                 f"{len(x):,} digits into {len(idx[0]):,} train / {n_val:,} validation / "
                 f"{n_test:,} test digits")
-    log(note)
-    return _stack_splits("colormnist", pools, COLORMNIST_STACKED, note)
+    return pools, note
 
 
 def sklearn_digits_28() -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +93,13 @@ def sklearn_digits_28() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits_dataset(log: Callable[[str], None] = print) -> ImageDataset:
-    x, y = sklearn_digits_28()
-    n_val = n_test = len(x) // 10
-    idx = split_indices(len(x), (len(x) - n_val - n_test, n_val, n_test), DATA_SEED)
-    pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx), strict=True))
-    note = (f"digits: scikit-learn's {len(x):,} real 8x8 digits, upscaled to 28x28 and stacked "
-            f"as RGB ({len(idx[0]):,} / {n_val} / {n_test} digits for train / validation / test)")
-    log(note)
-    return _stack_splits("digits", pools, DIGITS_STACKED, note)
+    def read_pools():
+        x, y = sklearn_digits_28()
+        n_val = n_test = len(x) // 10
+        idx = split_indices(len(x), (len(x) - n_val - n_test, n_val, n_test), DATA_SEED)
+        pools = dict(zip(("train", "val", "test"), ((x[i], y[i]) for i in idx), strict=True))
+        note = (f"digits: scikit-learn's {len(x):,} real 8x8 digits, upscaled to 28x28 and stacked "
+                f"as RGB ({len(idx[0]):,} / {n_val} / {n_test} digits for train / validation / test)")
+        return pools, note
+
+    return _cached("digits", "sklearn.datasets.load_digits", DIGITS_STACKED, read_pools, log)

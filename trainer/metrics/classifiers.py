@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageDataset, to_float
-from ..data.celeba import cache_dir
+from ..data.shared_cache import cache_dir
 from ..data.stacked import STACKED_DATASETS as STACKED
 from .scores import MetricsError
 

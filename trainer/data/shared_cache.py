@@ -1,0 +1,103 @@
+"""A dataset's preprocessed arrays, built once per cluster and memory-mapped by every reader.
+
+The cache folder (``ALPHAGAN_CACHE``, on a cluster a volume every node mounts) holds one folder
+per dataset version: one ``.npy`` file per array and a ``manifest.json`` written last. One
+process builds it: the first to take the folder's lock (``flock`` on ``<name>.lock``) builds it
+under a name of its own (``<name>.<random>.tmp``) and renames it into place, which is atomic;
+the others wait on the lock, then read what it built. Readers memory-map the arrays read-only,
+so all the trials on a node share one copy in the page cache instead of holding one each.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import DatasetError
+
+MANIFEST = "manifest.json"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ALPHAGAN_CACHE", Path.home() / ".cache" / "alphagan-sweeps"))
+
+
+Built = tuple[dict[str, np.ndarray], str]       # the arrays, and a line that describes them
+
+
+def cached_arrays(name: str, build: Callable[[], Built],
+                  log: Callable[[str], None] = print) -> tuple[dict[str, torch.Tensor], str]:
+    """The arrays and the line ``build()`` returns, from the cache folder ``name`` (built there
+    first if no process has built it yet), the arrays as read-only memory-mapped tensors."""
+    root = cache_dir()
+    final = root / name
+    if not (final / MANIFEST).is_file():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatasetError(f"cannot create the dataset cache {root}: {err.strerror}; set ALPHAGAN_CACHE "
+                               "to a writable folder") from None
+        with _locked(root / f"{name}.lock", log):
+            if not (final / MANIFEST).is_file():     # nobody built it while this process waited
+                _build(final, build)
+    return _read(final)
+
+
+@contextmanager
+def _locked(path: Path, log: Callable[[str], None]) -> Iterator[None]:
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"dataset cache: another process is building {path.with_suffix('')}; waiting for it")
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            log(f"dataset cache: built by another process (waited {time.monotonic() - started:.0f} s)")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(final: Path, build: Callable[[], Built]) -> None:
+    arrays, note = build()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        manifest = {}
+        for key, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            np.save(tmp / f"{key}.npy", array, allow_pickle=False)
+            manifest[key] = {"dtype": str(array.dtype), "shape": list(array.shape)}
+        (tmp / MANIFEST).write_text(json.dumps({"arrays": manifest, "note": note}, indent=1))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
+    damaged = f"the dataset cache {folder} is damaged"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        tensors = {}
+        for key, expected in manifest["arrays"].items():
+            array = np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+            if str(array.dtype) != expected["dtype"] or list(array.shape) != expected["shape"]:
+                raise ValueError(f"{key}.npy holds {array.dtype} {list(array.shape)}, not {expected}")
+            with warnings.catch_warnings():       # read-only on purpose: no trial writes its data
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                tensors[key] = torch.from_numpy(array)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{damaged} ({err}); delete that folder and it is rebuilt") from None
+    return tensors, manifest["note"]
