@@ -51,6 +51,7 @@ def test_raycluster_gpu_workers_token_auth_and_shared_volume(manifests):
         assert variables["RAY_AUTH_MODE"]["value"] == "token"
         assert variables["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "alphagan-ray"
         assert variables["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow:5000"
+        assert variables["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "alphagan-mlflow"
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         assert mounts["shared"] == "/shared" and mounts["data"] == "/data"
     for template in (cluster["spec"]["headGroupSpec"]["template"], group["template"]):
@@ -79,5 +80,9 @@ def test_rayjob_runs_the_sweep_against_the_cluster_and_the_mlflow_service(manife
     service = manifests[("Service", "mlflow")]["spec"]
     assert service["ports"][0]["port"] == 5000 and service["selector"] == {"app": "mlflow"}
     mlflow = containers(manifests[("Deployment", "mlflow")]["spec"]["template"])[0]
-    assert "--allowed-hosts" in mlflow["args"][0] and "mlflow:5000" in mlflow["args"][0]
-    assert env(mlflow)["BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]["name"] == "alphagan-mlflow"
+    assert mlflow["command"] == ["sh", "/opt/alphagan/docker/mlflow-server.sh"] and "args" not in mlflow
+    variables = env(mlflow)
+    assert "mlflow:5000" in variables["MLFLOW_ALLOWED_HOSTS"]["value"]
+    for name in ("PGPASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert variables[name]["valueFrom"]["secretKeyRef"]["name"] == "alphagan-mlflow"     # never a literal
+        assert name in variables["ALPHAGAN_SECRETS"]["value"]
