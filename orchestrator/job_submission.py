@@ -90,6 +90,10 @@ def submit_sweep(spec: SweepSpec, address: str, request: JobRequest) -> int:
     Ctrl-C (0: detached, the sweep goes on)."""
     check_request(request)
     version = check_reachable(address)
+    if not request.verbose:                 # Ray's "Uploading package ..." lines
+        import logging
+
+        logging.getLogger("ray").setLevel(logging.WARNING)
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(address)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import layout, placement, tracking
 from .errors import SpecError, UsageError
+from .local_node import runs_a_ray_node
 from .preflight import Checked, preflight
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings
@@ -116,6 +117,9 @@ def check_ray_head(address: str) -> None:
     except OSError as err:
         raise UsageError(f"cannot reach the Ray head at {address} ({err.strerror or type(err).__name__}); check the "
                          "address and that the head runs") from None
+    if not runs_a_ray_node():                # ray.init would wait for a local node for minutes
+        raise UsageError(f"no Ray node runs on this machine, so it cannot join the cluster at {address}; submit "
+                         f"the sweep as a Ray job instead: --address http://{host}:8265")
 
 
 def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:

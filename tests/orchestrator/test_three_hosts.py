@@ -176,3 +176,17 @@ def test_a_killed_worker_host_resumes_its_trial_from_the_checkpoint_into_the_sam
                path.read_text(errors="replace").splitlines() if "resuming alphagan on synthetic from iteration" in line]
     assert resumed and all(int(line.rsplit("iteration ", 1)[1].split()[0].replace(",", "")) > 0 for line in resumed)
     print(f"host B killed at iteration {killed['at']} of run {killed['run']}; {resumed[0].strip()}")
+
+
+def test_joining_with_the_gcs_address_from_a_host_without_ray_is_one_line(hosts):
+    """`--address A:6379` needs a Ray node on the driver's machine; from host C it would wait for
+    one for minutes: one line within seconds instead, pointing to the Jobs address."""
+    spec = laptop_spec(hosts, "gcsjoin", 20)
+    started = time.time()
+    out = subprocess.run(hosts.on("C", ["orchestrate", "sweep", str(spec), "--address", f"{hosts.ip['A']}:6379",
+                                        "--storage", str(hosts.root / "c-storage")]),
+                         env=hosts.laptop_env(), capture_output=True, text=True, timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-3000:]
+    assert f"submit the sweep as a Ray job instead: --address http://{hosts.ip['A']}:8265" in lines[0]
+    assert time.time() - started < 30 and not (hosts.root / "c-storage").exists()

@@ -187,13 +187,14 @@ class ThreeHosts:
     def alive_nodes(self) -> dict[str, str]:
         """{node id: host} of the cluster's live nodes, asked on host A."""
         code = ("import ray, json; ray.init(address='auto', logging_level='ERROR'); "
-                "print(json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))")
+                "print('NODES', json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))")
         out = subprocess.run(self.on("A", [sys.executable, "-c", code]), env=self.node_env("A"),
                              capture_output=True, text=True, timeout=120, cwd=self.root)
         if out.returncode != 0:
             return {}
         hosts = {ip: host for host, ip in self.ip.items()}
-        return {node: hosts.get(ip, ip) for node, ip in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+        found = [line[len("NODES "):] for line in out.stdout.splitlines() if line.startswith("NODES ")]
+        return {node: hosts.get(ip, ip) for node, ip in json.loads(found[-1]).items()} if found else {}
 
     def kill_worker_node(self) -> int:
         """SIGKILL every process of host B's Ray node (raylet, trial workers, critic actors)."""
