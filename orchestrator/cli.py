@@ -30,6 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CREDENTIALS_HINT = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of the tracking server"
+
+
+def refused_by_tracking_server(err: Exception) -> bool:
+    """MLflow's error for a server that wants a user and password (basic auth), without importing
+    mlflow here."""
+    text = str(err)
+    return type(err).__name__ in ("MlflowException", "RestException") and (
+        "error code 401" in text or "UNAUTHENTICATED" in text or "401 Client Error" in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -37,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except USER_ERRORS as err:
         message = " ".join(str(err).split())          # one line, whatever a value in it holds
+        if refused_by_tracking_server(err) or "error code 401" in message:
+            message = f"{message.split(' Response body:')[0]}; {CREDENTIALS_HINT}"
         print(f"orchestrate {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if not refused_by_tracking_server(err):
+            raise
+        print(f"orchestrate {args.command}: error: the tracking server refused the request (HTTP 401: no or wrong "
+              f"credentials); {CREDENTIALS_HINT}", file=sys.stderr)
         return 2
     except BrokenPipeError:                        # e.g. `orchestrate sweep SPEC --dry-run | head`
         sys.stderr.close()

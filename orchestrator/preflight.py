@@ -5,6 +5,7 @@ what is wrong and what to do) and leaves nothing behind."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import socket
@@ -136,13 +137,21 @@ def check_tracking(uri: str) -> None:
 
 
 def _check_http(uri: str, shown: str) -> None:
+    """The server answers, and lets this user in (MLflow's basic auth reads the user and password
+    from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, as the MLflow client does)."""
+    request = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=CONNECT_TIMEOUT_S).close()
+        urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S).close()
     except urllib.error.HTTPError as err:
         if err.code in (401, 403):
-            return                              # a server that wants credentials: the client sends them
-        raise UsageError(f"the tracking server {shown} answered HTTP {err.code} to /health; is it an MLflow "
-                         "server?") from None
+            raise UsageError(f"the tracking server {shown} refused the request (HTTP {err.code}: no or wrong "
+                             "credentials); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of "
+                             "the tracking server") from None
+        raise UsageError(f"the tracking server {shown} answered HTTP {err.code} to an experiments search; is it an "
+                         "MLflow server?") from None
     except (urllib.error.URLError, OSError) as err:
         raise UsageError(f"cannot reach the tracking server {shown} ({getattr(err, 'reason', err)}); start it, "
                          "or pass another --tracking-uri") from None
