@@ -15,6 +15,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from .local_cluster import BIN
 from .sweep_helpers import SMOKE, steps, wait_for
 from .three_hosts import ThreeHosts, can_make_namespaces
 
@@ -61,6 +62,12 @@ def submit(hosts, spec):
                "--tracking-uri", hosts.tracking_uri, "--storage", str(hosts.root / "shared" / "sweeps")]
     return subprocess.Popen(hosts.on("C", command), env=hosts.laptop_env(), cwd=spec.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def cli(env, *args):
+    """`orchestrate` run by the test process itself (on the bridge), as a user on the network does."""
+    return subprocess.run([str(BIN / "orchestrate"), *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=600)
 
 
 def trial_runs(client, name):
@@ -115,22 +122,19 @@ def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host(hosts
         assert hosts.password not in cmdline and hosts.db_password not in cmdline, cmdline   # `ps` shows none
     # `orchestrate analyze` against the server, with the user from the environment (as people run it)
     env = {**os.environ, "MLFLOW_TRACKING_USERNAME": hosts.user, "MLFLOW_TRACKING_PASSWORD": hosts.password}
-    out = subprocess.run(["orchestrate", "analyze", "threehosts", "--tracking-uri", hosts.tracking_uri, "--storage",
-                          str(hosts.root / "analysis-storage"), "--out", str(hosts.root / "analysis")],
-                         env=env, capture_output=True, text=True, timeout=600)
+    out = cli(env, "analyze", "threehosts", "--tracking-uri", hosts.tracking_uri, "--storage",
+              hosts.root / "analysis-storage", "--out", hosts.root / "analysis")
     assert out.returncode == 0, out.stderr[-3000:]
     assert (hosts.root / "analysis" / "report.html").is_file()
     env.pop("MLFLOW_TRACKING_PASSWORD")
-    refused = subprocess.run(["orchestrate", "analyze", "threehosts", "--tracking-uri", hosts.tracking_uri,
-                              "--storage", str(hosts.root / "analysis-storage"), "--out", str(hosts.root / "x")],
-                             env=env, capture_output=True, text=True, timeout=600)
+    refused = cli(env, "analyze", "threehosts", "--tracking-uri", hosts.tracking_uri, "--storage",
+                  hosts.root / "analysis-storage", "--out", hosts.root / "x")
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-3000:]
     assert "MLFLOW_TRACKING_PASSWORD" in lines[0]
     # a sweep with no credentials for the server: one line before anything starts
-    no_user = subprocess.run(["orchestrate", "sweep", str(SMOKE), "--tracking-uri", hosts.tracking_uri, "--storage",
-                              str(hosts.root / "no-user")], env={**env, "MLFLOW_TRACKING_USERNAME": ""},
-                             capture_output=True, text=True, timeout=120)
+    no_user = cli({**env, "MLFLOW_TRACKING_USERNAME": ""}, "sweep", SMOKE, "--tracking-uri", hosts.tracking_uri,
+                  "--storage", hosts.root / "no-user")
     assert no_user.returncode == 2 and "refused the request (HTTP 401" in no_user.stderr, no_user.stderr[-3000:]
     assert not (hosts.root / "no-user").exists()
     print(f"three hosts: nodes {sorted(set(nodes.values()))}, trials on {placed}, 4 runs FINISHED in PostgreSQL; "
