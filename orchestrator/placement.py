@@ -4,6 +4,7 @@ critic's (so the critic can neither starve nor be starved), and torch threads pe
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from .settings import IndependentCriticSettings
 from .sweep_spec import SweepSpec
@@ -15,25 +16,46 @@ def threads(cpus: float) -> int:
     return max(1, round(cpus))
 
 
-def resolve_gpus(value: float | str, trials_per_gpu: int, cluster_gpus: float) -> float:
-    """A spec's GPU share: "auto" is one trial's share (1/trials_per_gpu) on GPU clusters, 0 otherwise."""
-    if value == "auto":
-        return round(1.0 / trials_per_gpu, 4) if cluster_gpus > 0 else 0.0
-    return float(value)
+# Under gpus: auto, one trial's slot of a GPU (1/trials_per_gpu) holds the trial and its critic:
+# the critic gets this fraction of the slot, so trials_per_gpu trials and their critics fit a GPU.
+# The critic idles through the first half of a trial and then trains a small network for a few
+# steps per report: a tenth of the slot is enough.
+CRITIC_SLOT_FRACTION = 0.1
+
+
+def _steps(value: float) -> float:
+    """Rounded down to Ray's resource granularity (1e-4), so that shares never add up to more."""
+    return math.floor(value * 1e4 + 1e-9) / 1e4
+
+
+def gpu_slot(trials_per_gpu: int) -> float:
+    return _steps(1.0 / trials_per_gpu)
+
+
+def critic_auto_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
+    """The critic's share of its trial's GPU slot under gpus: auto (0 without GPU trials)."""
+    critic = spec.independent_critic
+    if not critic.enabled or critic.gpus != "auto" or cluster_gpus <= 0 or spec.device == "cpu":
+        return 0.0
+    return _steps(gpu_slot(spec.trials_per_gpu) * CRITIC_SLOT_FRACTION)
 
 
 def trial_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
-    """The trial's GPU share; "auto" gives none to trials with device: cpu."""
-    if spec.device == "cpu" and spec.gpus == "auto":
+    """The trial's GPU share: under "auto" its slot of the GPU less its critic's share (none on
+    CPU clusters or for trials with device: cpu); else the spec's number."""
+    if spec.gpus != "auto":
+        return float(spec.gpus)
+    if spec.device == "cpu" or cluster_gpus <= 0:
         return 0.0
-    return resolve_gpus(spec.gpus, spec.trials_per_gpu, cluster_gpus)
+    return _steps(gpu_slot(spec.trials_per_gpu) - critic_auto_gpus(spec, cluster_gpus))
 
 
 def independent_critic(spec: SweepSpec, cluster_gpus: float) -> IndependentCriticSettings:
-    """The spec's critic settings with its GPU share resolved (none where the trials run on CPUs)."""
+    """The spec's critic settings with its GPU share resolved: "auto" is a tenth of its trial's
+    slot of the GPU (trials_per_gpu trials and their critics fit one GPU); none on CPU clusters."""
     critic = spec.independent_critic
-    gpus = 0.0 if spec.device == "cpu" and critic.gpus == "auto" else critic.gpus
-    return dataclasses.replace(critic, gpus=resolve_gpus(gpus, spec.trials_per_gpu, cluster_gpus))
+    gpus = critic_auto_gpus(spec, cluster_gpus) if critic.gpus == "auto" else float(critic.gpus)
+    return dataclasses.replace(critic, gpus=gpus)
 
 
 def bundles(spec: SweepSpec, cluster_gpus: float) -> list[dict[str, float]]:

@@ -1,0 +1,65 @@
+"""What a trial reserves: under gpus: auto, trials_per_gpu trials and their critics share one GPU
+(the critic takes a tenth of its trial's slot), checked against a real Ray node with one
+logical GPU."""
+
+import pytest
+import ray
+import yaml
+from ray.util.placement_group import placement_group, remove_placement_group
+
+from orchestrator import placement
+from orchestrator.sweep_spec import load_sweep_spec
+
+from .sweep_helpers import SMOKE
+
+
+def spec_with(tmp_path, resources, critic=None, device="auto"):
+    content = yaml.safe_load(SMOKE.read_text())
+    content["resources"] = resources
+    content["independent_critic"].update(critic or {})
+    content["trial"]["device"] = device
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return load_sweep_spec(path)
+
+
+@pytest.mark.parametrize("per_gpu, trial, critic", [(4, 0.225, 0.025), (8, 0.1125, 0.0125), (16, 0.0563, 0.0062)])
+def test_auto_shares_fit_trials_per_gpu_trials_and_their_critics(tmp_path, per_gpu, trial, critic):
+    spec = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": per_gpu},
+                     {"cpus": 1, "gpus": "auto"})
+    bundles = placement.bundles(spec, cluster_gpus=1)
+    assert bundles == [{"CPU": 1, "GPU": trial}, {"CPU": 1, "GPU": critic}]
+    assert per_gpu * (trial + critic) <= 1.0
+
+
+def test_cpu_clusters_and_cpu_trials_get_no_gpu(tmp_path):
+    spec = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": 8}, {"cpus": 0.5, "gpus": "auto"})
+    assert placement.bundles(spec, cluster_gpus=0) == [{"CPU": 1}, {"CPU": 0.5}]
+    cpu_trials = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": 8}, device="cpu")
+    assert placement.bundles(cpu_trials, cluster_gpus=4) == [{"CPU": 1}, {"CPU": 0.5}]
+
+
+def test_explicit_shares_are_kept(tmp_path):
+    spec = spec_with(tmp_path, {"cpus": 1, "gpus": 0.2, "trials_per_gpu": 4}, {"cpus": 1, "gpus": 0.05})
+    assert placement.bundles(spec, cluster_gpus=1) == [{"CPU": 1, "GPU": 0.2}, {"CPU": 1, "GPU": 0.05}]
+    auto_trial = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": 4}, {"cpus": 1, "gpus": 0.05})
+    assert placement.bundles(auto_trial, cluster_gpus=1)[0]["GPU"] == 0.25      # the whole slot
+
+
+@pytest.mark.slow
+def test_eight_trials_and_their_critics_are_placed_on_one_gpu(tmp_path):
+    """Ray itself places 8 placement groups of trials_per_gpu: 8 on a node with one (logical) GPU,
+    and not a ninth."""
+    spec = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": 8}, {"cpus": 1, "gpus": "auto"})
+    bundles = placement.bundles(spec, cluster_gpus=1)
+    ray.init(num_cpus=32, num_gpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        groups = [placement_group(bundles, strategy="PACK") for _ in range(8)]
+        assert all(group.wait(timeout_seconds=60) for group in groups)
+        ninth = placement_group(bundles, strategy="PACK")
+        assert not ninth.wait(timeout_seconds=3)
+        print(f"trials_per_gpu: 8 -> bundles {bundles}; 8 placed on one GPU, the 9th waits")
+        for group in [*groups, ninth]:
+            remove_placement_group(group)
+    finally:
+        ray.shutdown()
