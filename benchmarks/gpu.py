@@ -36,7 +36,8 @@ from trainer.data import BatchSampler  # noqa: E402
 from trainer.fused import FusedAlgorithm  # noqa: E402
 
 WARMUP = 5          # eager warm-up steps; CUDA graphs capture after 3 of them
-VARIANTS = {"fp32": dict(), "bf16": dict(precision="bf16"), "CUDA graphs": dict(cuda_graphs=True),
+VARIANTS = {"fp32": dict(cuda_graphs=False), "bf16": dict(precision="bf16", cuda_graphs=False),
+            "CUDA graphs": dict(cuda_graphs=True),
             "CUDA graphs + bf16": dict(cuda_graphs=True, precision="bf16")}
 
 

@@ -127,7 +127,7 @@ def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:
     if placement.trial_gpus(spec, cluster_gpus) > 0:
         return
     where = f"(cluster GPUs: {cluster_gpus:g}, resources.gpus: {spec.gpus})"
-    if any(hp.get("cuda_graphs") for hp in spec.trials):
+    if any(hp.get("cuda_graphs") is True for hp in spec.trials):
         raise SpecError(f"{spec.path}: trial.cuda_graphs: true needs GPU trials, and this sweep's trials get "
                         f"no GPU {where}; run it on GPUs or set cuda_graphs: false")
     if spec.device == "cuda":

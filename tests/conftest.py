@@ -41,6 +41,6 @@ def _isolated_cache(tmp_path_factory):
 def tiny_config(model: str = "alphagan", **overrides) -> TrialConfig:
     """A configuration small enough for unit tests: narrow networks, small batches."""
     values = dict(model=model, dataset="synthetic", device="cpu", width=0.125, batch_size=16,
-                  latent_dim=8, max_iter=20, report_every=5)
+                  latent_dim=8, max_iter=20, report_every=5, cuda_graphs=False)
     values.update(overrides)
     return TrialConfig(**values)

@@ -84,7 +84,7 @@ class TrialConfig:
     data_root: str | None = None
     # --- run settings (not hyperparameters; do not change results except `device`)
     device: str = "auto"
-    cuda_graphs: bool = False                   # capture the step as a CUDA graph (trainer/cuda_graphs.py)
+    cuda_graphs: bool | str = "auto"            # the step as a CUDA graph (trainer/cuda_graphs.py); auto: on CUDA
     cudnn_benchmark: bool = True                # on CUDA: cuDNN times its convolution algorithms per shape
     report_every: int = 500
     checkpoint_every: int | None = None         # default: at every report
@@ -110,7 +110,7 @@ class TrialConfig:
         (``None`` where the field allows it: the model's default)."""
         for f in dataclasses.fields(self):
             value, kind = getattr(self, f.name), str(f.type)
-            if value is None and kind.endswith("| None"):
+            if value is None and kind.endswith("| None") or kind == "bool | str":   # cuda_graphs: see below
                 continue
             base = kind.split(" |")[0]
             if base == "bool":
@@ -176,11 +176,12 @@ class TrialConfig:
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
                 or self.device == "mps"):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        for name in ("cuda_graphs", "cudnn_benchmark"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name}: must be true or false, got {value!r}")
-        if self.cuda_graphs and self.device in ("cpu", "mps"):
+        if not isinstance(self.cudnn_benchmark, bool):
+            raise ConfigError(f"cudnn_benchmark: must be true or false, got {self.cudnn_benchmark!r}")
+        if not isinstance(self.cuda_graphs, bool) and self.cuda_graphs != "auto":
+            raise ConfigError(f"cuda_graphs: must be true, false or auto (on where the trial runs on CUDA), "
+                              f"got {self.cuda_graphs!r}")
+        if self.cuda_graphs is True and self.device in ("cpu", "mps"):
             raise ConfigError(f"cuda_graphs: CUDA graphs need a CUDA device, not device: {self.device}; "
                               "set device: cuda (or auto on a GPU machine), or cuda_graphs: false")
 

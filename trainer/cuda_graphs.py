@@ -164,8 +164,9 @@ class GraphedStep:
 
 def make_step(stepper, cfg, device: torch.device,
               log: Callable[[str], None] = lambda message: None) -> Callable[[torch.Tensor], dict]:
-    """The trial's step function: ``stepper.step_tensors``, or its CUDA graph with ``cuda_graphs``."""
-    if cfg.cuda_graphs:
+    """The trial's step function: ``stepper.step_tensors``, or its CUDA graph with ``cuda_graphs``
+    (true, or auto on a CUDA device: where a trial gets a GPU, off on the CPU)."""
+    if cfg.cuda_graphs is True or (cfg.cuda_graphs == "auto" and device.type == "cuda"):
         return GraphedStep(stepper, device, log=log)
     return stepper.step_tensors
 

@@ -44,7 +44,9 @@ def test_unknown_key_names_the_key_and_suggests():
     ({"seed": 1.5}, "seed: must be a whole number, got 1.5"),
     ({"seed": -1}, "seed: must be a whole number >= 0"),
     ({"model": ["alphagan"]}, "model: must be one of alphagan, dcgan, wgangp, age"),
-    ({"cuda_graphs": "false"}, "cuda_graphs: must be true or false, got 'false'"),
+    ({"cuda_graphs": "false"}, "cuda_graphs: must be true, false or auto (on where the trial runs on CUDA), got "
+                               "'false'"),
+    ({"cudnn_benchmark": "yes"}, "cudnn_benchmark: must be true or false, got 'yes'"),
 ])
 def test_bad_values_fail_with_one_clear_line(values, message):
     with pytest.raises(ConfigError) as err:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainer import ConfigError, TrialConfig, build_algorithm, load_dataset, train
-from trainer.cuda_graphs import DrawTape, GraphedStep
+from trainer.cuda_graphs import DrawTape, GraphedStep, make_step
 from trainer.data import BatchSampler
 from trainer.fused import FusedAlgorithm
 
@@ -137,7 +137,7 @@ def test_a_step_whose_draws_changed_is_refused(data):
 def test_cuda_graphs_need_a_cuda_device():
     with pytest.raises(ConfigError, match="cuda_graphs: CUDA graphs need a CUDA device"):
         TrialConfig(model="alphagan", dataset="synthetic", device="cpu", cuda_graphs=True)
-    with pytest.raises(ConfigError, match="cuda_graphs: must be true or false"):
+    with pytest.raises(ConfigError, match="cuda_graphs: must be true, false or auto"):
         TrialConfig(model="alphagan", dataset="synthetic", cuda_graphs="yes")
     with pytest.raises(ConfigError, match="cuda_graphs: CUDA graphs need a CUDA device"):
         GraphedStep(stepper("alphagan"), torch.device("cpu"))
@@ -182,3 +182,16 @@ def test_a_graphed_trial_resumes_eager_and_matches_an_eager_trial(tmp_path, data
     assert resumed.status == eager.status == "finished"
     for key in ("encoder", "generator", "discriminator", "code_discriminator"):
         assert resumed.metrics[key] == pytest.approx(eager.metrics[key], rel=1e-3, abs=1e-5), key
+
+
+def test_auto_graphs_the_step_on_cuda_only():
+    """cuda_graphs: auto (the default): the eager step on the CPU, a CUDA graph where the trial
+    runs on a GPU, so the paper's specs get the fast path without edits."""
+    cfg = TrialConfig(model="alphagan", dataset="synthetic", device="cpu", width=0.125, batch_size=16, latent_dim=8)
+    assert cfg.cuda_graphs == "auto"
+    stepper = build_algorithm(cfg)
+    assert make_step(stepper, cfg, torch.device("cpu")) == stepper.step_tensors
+    if torch.cuda.is_available():
+        gpu = TrialConfig(model="alphagan", dataset="synthetic", device="cuda", width=0.125, batch_size=16,
+                          latent_dim=8)
+        assert isinstance(make_step(build_algorithm(gpu), gpu, torch.device("cuda")), GraphedStep)
