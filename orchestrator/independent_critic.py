@@ -60,14 +60,16 @@ class IndependentCriticActor:
         if self.failure is not None:
             raise CriticStartError(self.failure)
 
-    def advance(self, generator_state: dict, steps: int) -> dict[str, float]:
-        """Train ``steps`` more steps against the generator ``generator_state``; its -W now."""
+    def advance(self, generator_state: dict, steps: int) -> tuple[dict[str, float], dict]:
+        """Train ``steps`` more steps against the generator ``generator_state``; its -W now, and
+        the critic's state after it (what the trial's next checkpoint keeps)."""
         self._started()
         self.algo.nets["generator"].load_state_dict(generator_state)
         self.critic.train(self._sample, steps)
-        return {"critic_neg_w_val": self.critic.neg_w_validation(self._sample),
-                "critic_neg_w_test": self.critic.neg_w_test(self._sample),
-                "critic_steps": float(self.critic.steps)}
+        metrics = {"critic_neg_w_val": self.critic.neg_w_validation(self._sample),
+                   "critic_neg_w_test": self.critic.neg_w_test(self._sample),
+                   "critic_steps": float(self.critic.steps)}
+        return metrics, self.critic.state_dict()
 
     def state(self) -> dict:
         self._started()

@@ -19,6 +19,7 @@ from trainer.checkpoint import CheckpointStore
 from trainer.metrics import Timer, build_classifier, encode_test_codes, evaluate_generator
 
 from . import layout
+from .critic_pipeline import CriticPipeline
 from .independent_critic import CriticStartError, critic_for_trial, keep_warm
 from .settings import EvaluationSettings, TrialSettings
 from .tracking import TrialTracker, trial_tracking_uri
@@ -113,8 +114,9 @@ class TrialHarness:
         self.tags = tags
         self.tracker: TrialTracker | None = None
         self.actor = None
-        self.critic_state: dict | None = None
-        self.critic_active = False
+        self.critic_state: dict | None = None        # from the checkpoint: the critic's last finished state
+        self.critic_snapshot: dict | None = None     # ... and the snapshot it was working on
+        self.pipeline: CriticPipeline | None = None
         self.critic_failures = 0
         self.critic_off = False                      # failed for good: the trial goes on without it
         if not CheckpointStore(checkpoint_dir).exists():
@@ -130,24 +132,31 @@ class TrialHarness:
         return self.get_extra, self.set_extra
 
     def get_extra(self) -> dict:
-        if self.critic_active and self.actor is not None:
-            try:
-                self.critic_state = ray.get(self.actor.state.remote())
-            except ray.exceptions.RayError as err:   # the checkpoint keeps the critic's last state
-                self.critic_failed(err)
-        return {"tracker": self.tracker.state(), "critic": self.critic_state}
+        """The trial's checkpoint: its run's buffer, and where its critic is (no waiting for it)."""
+        critic = self.pipeline.checkpoint() if self.pipeline is not None else \
+            {"state": self.critic_state, "snapshot": self.critic_snapshot}
+        return {"tracker": self.tracker.state(), "critic": critic["state"], "critic_snapshot": critic["snapshot"]}
 
     def set_extra(self, state: dict) -> None:
         self.tracker = self.new_tracker(state["tracker"])
         self.critic_state = state["critic"]
+        self.critic_snapshot = state.get("critic_snapshot")         # checkpoints before 2026-12 have none
         if self.critic.enabled:
             self.critic_actor()          # a resumed trial: the critic starts from its saved state
 
     def critic_actor(self):
         if self.actor is None:
+            state = self.pipeline.state if self.pipeline is not None else self.critic_state
             self.actor = critic_for_trial(self.critic, self.settings.data_root, self.cfg.hyperparameters(),
-                                          self.critic_state, share=self.critic_share)
+                                          state, share=self.critic_share)
         return self.actor
+
+    def critic_pipeline(self) -> CriticPipeline:
+        if self.pipeline is None:
+            self.pipeline = CriticPipeline(self.critic_actor, self.critic.steps_per_report, self.critic_state,
+                                           self.critic_snapshot)
+            self.critic_snapshot = None
+        return self.pipeline
 
     def start_critic(self) -> None:
         """A new trial: the critic's process starts while the trial trains."""
@@ -156,8 +165,9 @@ class TrialHarness:
 
     def critic_failed(self, err: BaseException) -> None:
         """The critic is evaluation only: its failure is tagged on the run and the trial goes on.
-        An actor that died is restarted from the critic's last state at the next report (up to
-        CRITIC_RESTARTS times); a critic that cannot start is left off."""
+        An actor that died is restarted from the critic's last finished state at the next report
+        (up to CRITIC_RESTARTS times; the snapshot it was working on has no figures); a critic
+        that cannot start is left off."""
         message = error_message(err)
         self.critic_failures += 1
         cannot_start = isinstance(getattr(err, "cause", None), CriticStartError)
@@ -165,34 +175,48 @@ class TrialHarness:
         what = "left off for this trial" if self.critic_off else "restarted from its last state"
         self.log(f"independent critic failed ({message}); {what}")
         self.tracker.tag(layout.CRITIC_FAILURE_TAG, f"{message} ({what})")
+        if self.pipeline is not None:
+            self.pipeline.drop()
         if self.actor is not None:
             ray.kill(self.actor)
-        self.actor, self.critic_active = None, False
+        self.actor = None
 
-    def advance_critic(self, report) -> dict[str, float]:
-        generator = {k: v.detach().cpu() for k, v in report.algorithm.nets["generator"].state_dict().items()}
+    def advance_critic(self, report) -> list[tuple[int, dict[str, float]]]:
+        """Hand the critic this report's generator and go on; the figures of the snapshots it has
+        finished (at the trial's last report: all, this one included)."""
+        generator = report.algorithm.nets["generator"].state_dict()
+        pipeline = self.critic_pipeline()
         try:
-            metrics = ray.get(self.critic_actor().advance.remote(generator, self.critic.steps_per_report))
+            figures = pipeline.hand(report.iteration, generator)
+            if report.iteration == self.cfg.max_iter:
+                figures += pipeline.collect()
         except ray.exceptions.RayError as err:
             self.critic_failed(err)
-            return {}
-        self.critic_active = True
-        return metrics
+            return []
+        return figures
 
     def evaluate(self, report) -> dict[str, float]:
-        critic: dict[str, float] = {}
+        figures: list[tuple[int, dict[str, float]]] = []
         if self.critic.enabled and not self.critic_off and report.iteration * 2 >= self.cfg.max_iter:
-            critic = self.advance_critic(report)
+            figures = self.advance_critic(report)
         final: dict[str, float] = {}
         files: dict[str, Path] = {}
         if report.iteration == self.cfg.max_iter and self.settings.evaluation.samples:
             final, files = final_evaluation(report, self.data, self.settings.evaluation, self.classifier_state,
                                             self.work / layout.LATENT, self.log)
-        # buffered before the checkpoint is written, so a crash right after it loses nothing
-        self.tracker.add(mlflow_metrics(report.metrics, critic, final), report.iteration, report.images,
+        # each snapshot's critic figures at the snapshot's iteration; buffered before the checkpoint
+        # is written, so a crash right after it loses nothing
+        now = {}
+        for iteration, critic in figures:
+            if iteration == report.iteration:
+                now = critic
+            else:
+                self.tracker.add(mlflow_metrics({}, critic, {}), iteration)
+        self.tracker.add(mlflow_metrics(report.metrics, now, final), report.iteration, report.images,
                          folder=layout.SAMPLES)
         self.tracker.add({}, report.iteration, files, folder=layout.LATENT)
-        return {**critic, **final}
+        latest = figures[-1][1] if figures else {}          # what Ray Tune's schedulers see
+        return {**latest, **final}
 
     def stop_critic(self, keep: bool) -> None:
         if self.actor is not None:

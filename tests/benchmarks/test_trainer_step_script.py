@@ -55,3 +55,13 @@ def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
                  "2 one-trial processes sharing the device (fractional GPUs), fp32"):
         assert float(rows[what]) > 0, what
     assert not any("CUDA graphs" in what for what in rows)
+
+
+@pytest.mark.slow
+def test_critic_beside_benchmark_compares_both_modes():
+    script = SCRIPT.parent / "critic_beside.py"
+    out = subprocess.run([sys.executable, str(script), "--rounds", "1", "--iters", "40", "--report-every", "10",
+                          "--critic-steps", "2", "--width", "0.125", "--critic-width", "0.125"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| blocking |" in out.stdout and "| beside |" in out.stdout

@@ -41,13 +41,13 @@ def test_a_critic_resumed_from_its_state_continues_exactly(local_ray, generator_
     straight = critic_for_trial(CRITIC, None, HP, None)
     ray.get(straight.advance.remote(generator_state, 4))
     state = ray.get(straight.state.remote())
-    want = ray.get(straight.advance.remote(generator_state, 4))
+    want, _ = ray.get(straight.advance.remote(generator_state, 4))
     resumed = critic_for_trial(CRITIC, None, HP, state)        # a retried trial's new actor
-    got = ray.get(resumed.advance.remote(generator_state, 4))
+    got, _ = ray.get(resumed.advance.remote(generator_state, 4))
     assert want["critic_steps"] == got["critic_steps"] == 8.0
     assert got == want
     fresh = critic_for_trial(CRITIC, None, HP, None)
-    assert ray.get(fresh.advance.remote(generator_state, 4))["critic_steps"] == 4.0
+    assert ray.get(fresh.advance.remote(generator_state, 4))[0]["critic_steps"] == 4.0
     for actor in (straight, resumed, fresh):
         ray.kill(actor)
 
