@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make test TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install lint quickstart compare test test-fast bench bench-gpu clean
+.PHONY: install lint quickstart compare test test-fast bench bench-gpu wheelhouse clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ bench: install
 
 bench-gpu: install          # on a machine with a CUDA GPU: docs/benchmarks-gpu.md
 	$(BIN)/python benchmarks/gpu.py --device cuda --out docs/benchmarks-gpu.md
+
+# Wheels for an air-gapped GPU machine that has PyTorch: Ray (slim), MLflow's client, Optuna and
+# what they need, for WHEELHOUSE_PYTHON; WHEELHOUSE_HAVE: a `pip list --format=freeze` of the target
+# (its packages are left out). docs/cluster.md, "Air-gapped GPU machines".
+WHEELHOUSE_PYTHON ?= 3.12
+WHEELHOUSE_HAVE ?=
+wheelhouse: install
+	$(BIN)/python docker/wheelhouse.py --python-version $(WHEELHOUSE_PYTHON) --out wheelhouse \
+	    $(if $(WHEELHOUSE_HAVE),--have $(WHEELHOUSE_HAVE))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
