@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from flops import H200_PEAK_TFLOPS, iteration_flops  # noqa: E402
 from fused_trials import configs  # noqa: E402
 from trainer_step import MODELS, bench_model, colormnist_shaped_data, machine, step_arguments, timed  # noqa: E402
 
@@ -116,21 +117,30 @@ def main() -> None:
     data = colormnist_shaped_data()
     variants = {k: v for k, v in VARIANTS.items() if device.type == "cuda" or not v.get("cuda_graphs")}
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
+    flops, _ = iteration_flops("alphagan", width=args.width)           # counted on the CPU
+    peaks = " / ".join(H200_PEAK_TFLOPS)
     lines = [f"On {card} ({device}); host: {machine()}. ColorMNIST networks (Tables 3-4, width {args.width:g}, "
              f"latent 50), batch 64, {args.iters} timed iterations after {WARMUP} warm-up; "
-             f"cudnn.benchmark {args.cudnn_benchmark}.", "",
-             "| what | trial-it/s (all trials) | vs one trial, fp32 |", "|---|---:|---:|"]
+             f"cudnn.benchmark {args.cudnn_benchmark}. One α-GAN iteration is {flops / 1e9:.2f} GFLOP "
+             "(benchmarks/flops.py); the last column is the rate's TFLOP/s and its share of an H200's dense peak "
+             f"({peaks}).", "",
+             "| what | trial-it/s (all trials) | vs one trial, fp32 | TFLOP/s (% of FP32 / TF32 / BF16 peak) |",
+             "|---|---:|---:|---:|"]
 
     def row(text: str, value: float, base: float | None) -> None:
-        lines.append(f"| {text} | {value:.1f} | {value / base:.2f}x |" if base else f"| {text} | {value:.1f} | |")
+        tflops = value * flops / 1e12
+        shares = " / ".join(f"{tflops / peak:.0%}" for peak in H200_PEAK_TFLOPS.values())
+        ratio = f"{value / base:.2f}x" if base else ""
+        lines.append(f"| {text} | {value:.1f} | {ratio} | {tflops:.3g} ({shares}) |")
         print(lines[-1], flush=True)
 
     print("\n".join(lines))
     for model in args.models:
         ours, plain, speedup, _ = bench_model(model, data, args.iters, device, args.width)
-        lines.append(f"| {model} step: this trainer / plain eager, it/s | {ours:.1f} / {plain:.1f} | {speedup:.2f}x |")
+        lines.append(f"| {model} step: this trainer / plain eager, it/s | {ours:.1f} / {plain:.1f} | "
+                     f"{speedup:.2f}x | |")
         print(lines[-1], flush=True)
-    base = trial_rate(1, False, {}, data, args.iters, device, args.width)
+    base = trial_rate(1, False, VARIANTS["fp32"], data, args.iters, device, args.width)
     row("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", base, None)
     for name, variant in list(variants.items())[1:]:
         row(f"1 α-GAN trial, {name}", trial_rate(1, False, variant, data, args.iters, device, args.width), base)

@@ -55,6 +55,21 @@ def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
                  "2 one-trial processes sharing the device (fractional GPUs), fp32"):
         assert float(rows[what]) > 0, what
     assert not any("CUDA graphs" in what for what in rows)
+    tflops = [line.split("|")[4].split()[0] for line in table.splitlines() if "α-GAN trial, fp32" in line]
+    assert float(tflops[0]) > 0 and "GFLOP" in table                    # the share-of-peak column
+
+
+def test_flop_count_of_an_iteration_follows_algorithm_1():
+    """torch's flop counter over the trainer's whole step: α-GAN's iteration (encoder, generator,
+    two discriminators, six updates) costs more than DCGAN's and AGE's, each positive."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    from flops import iteration_flops
+
+    alphagan, _ = iteration_flops("alphagan", width=0.25)
+    dcgan, _ = iteration_flops("dcgan", width=0.25)
+    age, _ = iteration_flops("age", width=0.25)
+    wgangp, note = iteration_flops("wgangp", width=0.25)
+    assert alphagan > age > dcgan > 0 and wgangp > 0 and "lower bound" in note
 
 
 @pytest.mark.slow
