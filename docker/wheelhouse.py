@@ -9,9 +9,11 @@ need), for one Python version on Linux x86-64, to install on a GPU machine with 
   --format=freeze`` on the target writes one) the target already has; their wheels are left out.
 - Ray's wheel is repacked slim: it leaves out ``ray/jars`` (Ray's Java workers; about 31 MiB of
   the 75), ``ray/rllib``, ``ray/serve``, ``ray/llm`` and ``ray/dashboard/client`` (the dashboard's
-  web pages). A sweep runs Python workers only, imports none of those libraries (Ray Tune and
-  Ray Train's base do not) and starts its local Ray without the dashboard; the wheel's RECORD is
-  rewritten to match, so pip installs it as usual. A Ray head that takes Jobs needs the full
+  web pages), and its binaries (the GCS server, the raylet, ``_raylet.so``) are stripped of their
+  symbol tables (``strip --strip-unneeded``: what runs and links stays; crash backtraces lose
+  function names). A sweep runs Python workers only, imports none of those libraries (Ray Tune
+  and Ray Train's base do not) and starts its local Ray without the dashboard; the wheel's RECORD
+  is rewritten to match, so pip installs it as usual. A Ray head that takes Jobs needs the full
   ``ray[default]`` (the image has it).
 - Fails (exit 1) when the wheels weigh more than ``--limit-mib`` (64: what travels to a lent GPU
   machine in one call).
@@ -22,6 +24,8 @@ Install from it offline: ``pip install --no-index --find-links wheelhouse -r whe
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import re
 import shutil
 import subprocess
@@ -61,20 +65,42 @@ def wheel_project(path: Path) -> str:
     return normalize(path.name.split("-")[0])
 
 
-def slim_wheel(wheel: Path, leave_out: tuple[str, ...] = SLIM_RAY_LEAVES_OUT) -> int:
-    """Rewrite ``wheel`` without the members under ``leave_out`` (and their RECORD lines);
-    returns the bytes saved."""
+def record_entry(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def stripped(data: bytes) -> bytes:
+    """An ELF binary without its symbol table (``strip --strip-unneeded``: what it needs to run and
+    to be linked against stays); unchanged where ``strip`` is missing or refuses."""
+    if not data.startswith(b"\x7fELF") or shutil.which("strip") is None:
+        return data
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        handle.write(data)
+    try:
+        done = subprocess.run(["strip", "--strip-unneeded", handle.name], capture_output=True)
+        return Path(handle.name).read_bytes() if done.returncode == 0 else data
+    finally:
+        Path(handle.name).unlink()
+
+
+def slim_wheel(wheel: Path, leave_out: tuple[str, ...] = SLIM_RAY_LEAVES_OUT, strip: bool = True) -> int:
+    """Rewrite ``wheel`` without the members under ``leave_out``, its ELF binaries stripped of
+    their symbol tables (``strip``), and its RECORD rewritten to match; returns the bytes saved."""
     before = wheel.stat().st_size
     tmp = wheel.with_suffix(".slim")
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            if info.filename.startswith(leave_out):
-                continue
-            data = source.read(info.filename)
-            if info.filename.endswith(".dist-info/RECORD"):
-                lines = data.decode().splitlines()
-                data = ("\n".join(line for line in lines if not line.startswith(leave_out)) + "\n").encode()
-            target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(wheel) as source:
+        members = {i.filename: i for i in source.infolist() if not i.filename.startswith(leave_out)}
+        contents = {name: source.read(name) for name in members}
+    if strip:
+        contents = {name: stripped(data) if name.endswith((".so", "gcs_server", "raylet")) else data
+                    for name, data in contents.items()}
+    record = next(name for name in contents if name.endswith(".dist-info/RECORD"))
+    contents[record] = ("\n".join([record_entry(name, data) for name, data in contents.items() if name != record]
+                                  + [f"{record},,"]) + "\n").encode()
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in contents.items():
+            target.writestr(members[name], data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     tmp.replace(wheel)
     return before - wheel.stat().st_size
 

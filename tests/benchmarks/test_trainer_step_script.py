@@ -1,5 +1,6 @@
 """The benchmark script runs end to end (no timing is asserted: speed lives in `make bench`)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,30 @@ def test_critic_beside_benchmark_compares_both_modes():
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| blocking |" in out.stdout and "| beside |" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
+    """benchmarks/gpu_sweep.sh, run here on the smoke spec (no GPU, no nvidia-smi): the sweep runs
+    to the end and its figures are written."""
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "SPEC": "search_spaces/smoke.yaml", "PYTHON": sys.executable,
+           "STORAGE": str(tmp_path / "storage"), "WHEELHOUSE": str(tmp_path / "none")}
+    out = subprocess.run(["sh", str(SCRIPT.parent / "gpu_sweep.sh")], env=env, cwd=SCRIPT.parents[1],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    table = (tmp_path / "out" / "gpu-sweep.md").read_text()
+    assert "| trials (finished / all) | 4 / 4 |" in table and "| trials with sample grids in MLflow | 4 |" in table
+
+
+def test_gpu_utilisation_is_read_from_nvidia_smis_log(tmp_path):
+    sys.path.insert(0, str(SCRIPT.parent))
+    from datetime import datetime
+
+    from sweep_figures import gpu_utilisation
+
+    log = tmp_path / "smi.csv"
+    log.write_text("timestamp, utilization.gpu [%], memory.used [MiB]\n"
+                   "2026/12/03 07:00:00.000, 10 %, 100 MiB\n2026/12/03 07:00:01.000, 90 %, 900 MiB\n"
+                   "2026/12/03 07:00:05.000, 50 %, 900 MiB\n")
+    start = datetime(2026, 12, 3, 7, 0, 0, 500000).timestamp()
+    assert gpu_utilisation(log, start, start + 2) == [90.0]
