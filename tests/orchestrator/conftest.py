@@ -2,6 +2,7 @@ import subprocess
 import time
 
 import pytest
+import ray
 
 from .sweep_helpers import SMOKE, sweep_command
 
@@ -14,3 +15,11 @@ def smoke_sweep(tmp_path_factory):
     start = time.time()
     out = subprocess.run(sweep_command(SMOKE, storage), capture_output=True, text=True, timeout=900)
     return storage, out, time.time() - start
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """An in-process Ray instance of 2 CPUs for the critic actor's tests."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -18,13 +18,6 @@ CRITIC = IndependentCriticSettings(enabled=True, steps_per_report=3, cpus=0.5, g
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def snapshots():
     """Four generators, as a training trial's reports hand them over (iterations 10, 12, 14, 16)."""
     algo = build_algorithm(TrialConfig.from_dict({**HP, "device": "cpu"}))

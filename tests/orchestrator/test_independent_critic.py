@@ -25,13 +25,6 @@ CRITIC = IndependentCriticSettings(enabled=True, steps_per_report=4, cpus=0.5, g
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def generator_state():
     algo = build_algorithm(TrialConfig.from_dict({**HP, "device": "cpu"}))
     return {k: v.detach().clone() for k, v in algo.nets["generator"].state_dict().items()}
