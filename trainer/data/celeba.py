@@ -5,7 +5,6 @@ once per cluster and memory-mapped by every trial (shared_cache.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .dataset import DatasetError, ImageDataset
-from .shared_cache import MANIFEST, cache_dir, cached_arrays
+from .shared_cache import MANIFEST, cache_dir, cached_arrays, version_key
 
 CROP, SIZE = 108, 64
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
@@ -75,8 +74,8 @@ def celeba_splits(data_root: str | Path | None) -> tuple[Path, Path, list[str], 
 
 def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) -> ImageDataset:
     folder, images_dir, names, splits = celeba_splits(data_root)
-    key = hashlib.sha256(("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
-                          + f"{images_dir.resolve()}|{CROP}|{SIZE}").encode()).hexdigest()[:16]
+    key = version_key("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
+                      + f"{images_dir.resolve()}|{CROP}|{SIZE}")
     name = f"celeba{SIZE}-{key}"
     if (cache_dir() / name / MANIFEST).is_file():
         log(f"celeba: {len(names):,} faces from the cache {cache_dir() / name}")

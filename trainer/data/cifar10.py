@@ -3,14 +3,13 @@ per cluster into the dataset cache and memory-mapped by every trial (shared_cach
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import DatasetError, ImageDataset
-from .shared_cache import cached_arrays
+from .shared_cache import cached_arrays, file_stamps, version_key
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 VAL_SIZE = 5_000
@@ -46,8 +45,7 @@ def load_cifar10(data_root: str | Path | None, log=print) -> ImageDataset:
     if missing:
         raise DatasetError(f"CIFAR-10 in {folder} is incomplete: missing {', '.join(missing)}")
     files = [folder / name for name in TRAIN_FILES + ["test_batch"]]
-    source = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files)
-    key = hashlib.sha256(f"{source}|{VAL_SIZE}".encode()).hexdigest()[:16]
+    key = version_key(f"{file_stamps(files)}|{VAL_SIZE}")
     tensors, note = cached_arrays(f"cifar10-{key}", lambda: _read_splits(folder), log)
     log(note)
     labels = {split: tensors[f"{split}_labels"] for split in ("train", "val", "test")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 
 from .dataset import DatasetError, ImageDataset
 from .mnist_idx import find_mnist, load_mnist
-from .shared_cache import cached_arrays
+from .shared_cache import cached_arrays, file_stamps, version_key
 from .stacked import split_indices, stack_digits
 
 DATA_SEED = 0   # every trial of a sweep sees the same stacked dataset
@@ -20,24 +19,23 @@ COLORMNIST_STACKED = {"train": 60_000, "val": 10_000, "test": 10_000}
 DIGITS_STACKED = {"train": 20_000, "val": 10_000, "test": 10_000}
 
 
-def _stack_splits(name: str, pools, counts) -> tuple[dict[str, np.ndarray], str]:
+def _stack_splits(pools, counts) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(DATA_SEED)
     arrays = {}
     for split in ("train", "val", "test"):
         images, digits = stack_digits(*pools[split], counts[split], rng)
         arrays[split], arrays[f"{split}_digits"] = images.numpy(), digits.numpy()
-    return arrays, ""
+    return arrays
 
 
 def _cached(name: str, source: str, counts: dict[str, int], read_pools, log) -> ImageDataset:
     """The stacked dataset, built once per cluster (shared_cache.py) from ``read_pools()``, which
     returns the digit pools per split and a line saying where they came from."""
-    key = hashlib.sha256(f"{source}|{sorted(counts.items())}|{DATA_SEED}".encode()).hexdigest()[:16]
+    key = version_key(f"{source}|{sorted(counts.items())}|{DATA_SEED}")
 
     def build():
         pools, note = read_pools()
-        arrays, _ = _stack_splits(name, pools, counts)
-        return arrays, note
+        return _stack_splits(pools, counts), note
 
     tensors, note = cached_arrays(f"{name}-{key}", build, log)
     log(note)
@@ -50,8 +48,7 @@ def load_colormnist(data_root: str | Path | None, log: Callable[[str], None] = p
         raise DatasetError("colormnist needs the MNIST idx files: pass --data-root DIR (set "
                            "data_root) with them in DIR/mnist/ or DIR/MNIST/raw/")
     directory, found = find_mnist(Path(data_root))
-    source = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
-                      for _, path in sorted(found.items()))
+    source = file_stamps(path for _, path in sorted(found.items()))
     return _cached("colormnist", source, COLORMNIST_STACKED, lambda: _mnist_pools(Path(data_root)), log)
 
 

@@ -11,6 +11,7 @@ so all the trials on a node share one copy in the page cache instead of holding 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,16 @@ import torch
 from .dataset import DatasetError
 
 MANIFEST = "manifest.json"
+
+
+def version_key(description: str) -> str:
+    """The cache folder's suffix for a dataset version: 16 hex digits of the description's SHA-256."""
+    return hashlib.sha256(description.encode()).hexdigest()[:16]
+
+
+def file_stamps(paths) -> str:
+    """Where each source file is, its size and modification time: a changed file is a new version."""
+    return "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in paths)
 
 
 def cache_dir() -> Path:
