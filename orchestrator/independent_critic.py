@@ -6,7 +6,6 @@ trial in the same placement group (no new process, torch imported, data loaded o
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import ray
@@ -16,6 +15,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from trainer import TrialConfig, build_algorithm
 from trainer.metrics import IndependentCritic
 
+from .placement import ray_share
 from .settings import IndependentCriticSettings
 from .worker_data import trial_data
 
@@ -109,8 +109,8 @@ def _reuse_warm(hyperparameters: dict, data_root: str | None, state: dict | None
 def actor_options(critic: IndependentCriticSettings, share: int) -> dict[str, Any]:
     """The actor's resources: its bundle split between ``share`` trials (fused trials). Ray counts
     resources in steps of 1e-4: each share is rounded down so that N shares fit the bundle."""
-    options: dict[str, Any] = {"num_cpus": math.floor(critic.cpus / share * 1e4) / 1e4,
-                               "num_gpus": math.floor(float(critic.gpus) / share * 1e4) / 1e4}
+    options: dict[str, Any] = {"num_cpus": ray_share(critic.cpus / share),
+                               "num_gpus": ray_share(float(critic.gpus) / share)}
     pg = ray.util.get_current_placement_group()
     if pg is not None:
         options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(

@@ -23,13 +23,13 @@ def threads(cpus: float) -> int:
 CRITIC_SLOT_FRACTION = 0.1
 
 
-def _steps(value: float) -> float:
+def ray_share(value: float) -> float:
     """Rounded down to Ray's resource granularity (1e-4), so that shares never add up to more."""
     return math.floor(value * 1e4 + 1e-9) / 1e4
 
 
 def gpu_slot(trials_per_gpu: int) -> float:
-    return _steps(1.0 / trials_per_gpu)
+    return ray_share(1.0 / trials_per_gpu)
 
 
 def critic_auto_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
@@ -37,7 +37,7 @@ def critic_auto_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
     critic = spec.independent_critic
     if not critic.enabled or critic.gpus != "auto" or cluster_gpus <= 0 or spec.device == "cpu":
         return 0.0
-    return _steps(gpu_slot(spec.trials_per_gpu) * CRITIC_SLOT_FRACTION)
+    return ray_share(gpu_slot(spec.trials_per_gpu) * CRITIC_SLOT_FRACTION)
 
 
 def trial_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
@@ -47,7 +47,7 @@ def trial_gpus(spec: SweepSpec, cluster_gpus: float) -> float:
         return float(spec.gpus)
     if spec.device == "cpu" or cluster_gpus <= 0:
         return 0.0
-    return _steps(gpu_slot(spec.trials_per_gpu) - critic_auto_gpus(spec, cluster_gpus))
+    return ray_share(gpu_slot(spec.trials_per_gpu) - critic_auto_gpus(spec, cluster_gpus))
 
 
 def independent_critic(spec: SweepSpec, cluster_gpus: float) -> IndependentCriticSettings:
