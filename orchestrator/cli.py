@@ -12,7 +12,7 @@ from trainer.data import DatasetError
 from trainer.metrics import MetricsError
 
 from . import analyze_command, evaluate_command, sweep_command, trial_command
-from .errors import SpecError, UsageError
+from .errors import CREDENTIALS_HINT, SpecError, UsageError
 
 USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError,
                AnalysisError)
@@ -30,9 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-CREDENTIALS_HINT = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of the tracking server"
-
-
 def refused_by_tracking_server(err: Exception) -> bool:
     """MLflow's error for a server that wants a user and password (basic auth), without importing
     mlflow here."""
@@ -48,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except USER_ERRORS as err:
         message = " ".join(str(err).split())          # one line, whatever a value in it holds
-        if refused_by_tracking_server(err) or "error code 401" in message:
+        if "error code 401" in message:              # e.g. analyze's reading of a run, refused
             message = f"{message.split(' Response body:')[0]}; {CREDENTIALS_HINT}"
         print(f"orchestrate {args.command}: error: {message}", file=sys.stderr)
         return 2

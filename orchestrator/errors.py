@@ -7,3 +7,7 @@ class UsageError(ValueError):
 
 class SpecError(ValueError):
     """A malformed spec file; the message names the file and the field."""
+
+
+# What to do when an MLflow server with basic auth refuses the request
+CREDENTIALS_HINT = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of the tracking server"

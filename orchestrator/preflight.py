@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from trainer.data import DatasetError, split_sizes
 
 from . import layout
-from .errors import SpecError, UsageError
+from .errors import CREDENTIALS_HINT, SpecError, UsageError
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
 
@@ -148,8 +148,7 @@ def _check_http(uri: str, shown: str) -> None:
     except urllib.error.HTTPError as err:
         if err.code in (401, 403):
             raise UsageError(f"the tracking server {shown} refused the request (HTTP {err.code}: no or wrong "
-                             "credentials); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of "
-                             "the tracking server") from None
+                             f"credentials); {CREDENTIALS_HINT}") from None
         raise UsageError(f"the tracking server {shown} answered HTTP {err.code} to an experiments search; is it an "
                          "MLflow server?") from None
     except (urllib.error.URLError, OSError) as err:
