@@ -294,7 +294,7 @@ def _integer(path, name, value) -> int:
 
 
 def _check_fusable(spec: SweepSpec) -> None:
-    from trainer.fused import FUSABLE_MODELS
+    from trainer.fused import FUSABLE_MODELS, UNFUSED_ONLY_CHANNELS_LAST
 
     if spec.search != "grid" or spec.scheduler != "none":
         _fail(spec.path, "resources.fuse_trials > 1 needs search: grid and scheduler: none (Optuna and "
@@ -303,3 +303,6 @@ def _check_fusable(spec: SweepSpec) -> None:
     if models:
         _fail(spec.path, f"resources.fuse_trials > 1: fused training supports {', '.join(FUSABLE_MODELS)}, "
                          f"not {', '.join(models)}; set fuse_trials: 1")
+    if any(hp.get("channels_last") for hp in spec.trials):
+        _fail(spec.path, f"resources.fuse_trials > 1: {UNFUSED_ONLY_CHANNELS_LAST}; set fuse_trials: 1 or "
+                         "channels_last: false")

@@ -81,6 +81,7 @@ class TrialConfig:
     # --- networks and data
     width: float = 1.0                          # channel multiplier, < 1 for small runs
     precision: str = "fp32"                     # fp32, or bf16: the step under bfloat16 autocast
+    channels_last: bool = False                 # convolution weights (so activations) in NHWC layout
     data_root: str | None = None
     # --- run settings (not hyperparameters; do not change results except `device`)
     device: str = "auto"

@@ -33,6 +33,9 @@ FUSABLE_MODELS = ("alphagan",)
 PER_TRIAL = ("seed", "max_iter", "report_every", "checkpoint_every", "sample_count", "lr_generator",
              "lr_discriminator", "lr_code_discriminator", "recon_weight_encoder", "recon_weight_generator",
              "adv_weight_generator", "adv_weight_encoder", "disc_real_weight")
+#: why a fused model does not take channels_last (the sweep spec's check says it too)
+UNFUSED_ONLY_CHANNELS_LAST = ("channels_last: true is for unfused trials: a fused model stacks the trials' weights "
+                              "along a new first dimension, which has no channels-last layout")
 LOSS_WEIGHTS = ("recon_weight_encoder", "recon_weight_generator", "adv_weight_generator",
                 "adv_weight_encoder", "disc_real_weight")
 
@@ -46,6 +49,9 @@ def check_fusable(configs: list) -> None:
     if first.prior_matching != "code_discriminator":
         raise ConfigError(f"fused training supports prior_matching: code_discriminator, not {first.prior_matching}: "
                           "train these trials unfused (resources.fuse_trials: 1)")
+    if first.channels_last:
+        raise ConfigError(f"{UNFUSED_ONLY_CHANNELS_LAST}; set channels_last: false or train unfused "
+                          "(resources.fuse_trials: 1)")
     shared = [name for name in first.to_dict() if name not in PER_TRIAL + ("data_root",)]
     for cfg in configs[1:]:
         different = [f"{name} {getattr(first, name)!r} vs {getattr(cfg, name)!r}" for name in shared
@@ -228,4 +234,4 @@ def split(losses: dict[str, torch.Tensor], n: int) -> list[dict[str, torch.Tenso
     return [{key: value[i] for key, value in losses.items()} for i in range(n)]
 
 
-__all__ = ["FusedAlgorithm", "FUSABLE_MODELS", "check_fusable", "split"]
+__all__ = ["FusedAlgorithm", "FUSABLE_MODELS", "UNFUSED_ONLY_CHANNELS_LAST", "check_fusable", "split"]

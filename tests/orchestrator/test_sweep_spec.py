@@ -142,6 +142,8 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"resources": {"fuse_trials": 0}}, "field 'resources.fuse_trials' must be a positive integer, got 0"),
     ({"resources": {"fuse_trials": 4}, "trial": {"model": "dcgan"}},
      "fused training supports alphagan, not dcgan; set fuse_trials: 1"),
+    ({"resources": {"fuse_trials": 4}, "trial": {"channels_last": True}},
+     "resources.fuse_trials > 1: channels_last: true is for unfused trials"),
     ({"resources": {"fuse_trials": 4}, "search": "optuna", "metric": "critic_neg_w_test"},
      "resources.fuse_trials > 1 needs search: grid and scheduler: none"),
     # the cases found by trying bad input as a user would

@@ -145,11 +145,14 @@ def test_cuda_graphs_need_a_cuda_device():
 
 @needs_cuda
 @pytest.mark.parametrize("kind", ["alphagan", "wgangp", "age", "dcgan", "fused"])
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "bf16 channels_last"])
 def test_graphed_step_matches_the_eager_step_on_cuda(kind, precision, data):
-    if precision == "bf16" and kind == "wgangp":
+    if "bf16" in precision and kind == "wgangp":
         pytest.skip("bf16 is refused for wgangp")
-    eager, graphed = stepper(kind, "cuda", precision=precision), stepper(kind, "cuda", precision=precision)
+    if "channels_last" in precision and kind == "fused":
+        pytest.skip("channels_last is for unfused trials")
+    settings = dict(precision=precision.split()[0], channels_last="channels_last" in precision)
+    eager, graphed = stepper(kind, "cuda", **settings), stepper(kind, "cuda", **settings)
     step = GraphedStep(graphed, torch.device("cuda"), warmup=2, log=pytest.fail)
     precision_of = (graphed.trials[0] if kind == "fused" else graphed).precision
     with torch.backends.cudnn.flags(enabled=True, deterministic=True, benchmark=False):

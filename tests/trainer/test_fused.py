@@ -151,3 +151,5 @@ def test_models_and_settings_that_cannot_be_fused_are_refused(data):
         train_fused([tiny_config("dcgan"), tiny_config("dcgan", seed=1)], data=data, log=quiet)
     with pytest.raises(ConfigError, match="these differ: latent_dim 8 vs 16"):
         train_fused([tiny_config("alphagan"), tiny_config("alphagan", latent_dim=16)], data=data, log=quiet)
+    with pytest.raises(ConfigError, match="channels_last: true is for unfused trials"):
+        train_fused([tiny_config("alphagan", channels_last=True, seed=s) for s in (0, 1)], data=data, log=quiet)

@@ -176,3 +176,44 @@ def test_bf16_step_runs_each_update_on_the_latest_weights():
 def test_bf16_is_refused_for_wgangp():
     with pytest.raises(ConfigError, match="precision: bf16 is not offered for wgangp"):
         tiny_config("wgangp", precision="bf16")
+
+
+def conv_weights(algo):
+    return [p for net in algo.nets.values() for p in net.parameters() if p.dim() == 4]
+
+
+@pytest.mark.parametrize("model", ["alphagan", "dcgan", "wgangp", "age"])
+def test_channels_last_trains_as_the_default_layout_and_keeps_its_layout(model, images):
+    """channels_last: true stores the convolution weights in NHWC layout (so convolutions run on
+    channels-last activations): from the same weights and batch the steps give the same losses
+    as the default layout, and the weights are still channels-last after Adam's updates."""
+    # DCGAN's dropout draws its mask in memory order, so the same seed masks other units in NHWC
+    no_dropout = dict(dcgan_dropout=0.0) if model == "dcgan" else {}
+    default = build_algorithm(tiny_config(model, **no_dropout))
+    nhwc = build_algorithm(tiny_config(model, channels_last=True, **no_dropout))
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights(nhwc))
+    assert not any(p.is_contiguous() for p in conv_weights(nhwc) if p.shape[1] > 1)   # one channel: both
+    x = images[:16].repeat(default.real_batches_per_step, 1, 1, 1)
+    for step in range(3):
+        want, got = default.step(x), nhwc.step(x)
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (step, key)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights(nhwc))
+
+
+@pytest.mark.parametrize("saved_nhwc", [False, True])
+def test_a_checkpoint_resumes_in_the_other_layout(saved_nhwc, images):
+    """A trial's state saved in one layout resumes exactly in the other: Adam's moments are copied
+    into their parameters' layout (the fused Adam kernel would read them scrambled)."""
+    source = build_algorithm(tiny_config("alphagan", channels_last=saved_nhwc))
+    x = images[:16]
+    for _ in range(2):
+        source.step(x)
+    state = copy.deepcopy(source.state_dict())
+    target = build_algorithm(tiny_config("alphagan", channels_last=not saved_nhwc))
+    target.load_state_dict(state)
+    want, got = source.step(x), target.step(x)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    for mine, theirs in zip(conv_weights(target), conv_weights(source), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)

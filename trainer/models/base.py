@@ -43,9 +43,13 @@ class Algorithm:
 
     # ------------------------------------------------------------------ construction
     def _finish_build(self) -> None:
-        """Move networks to the device and give each its Adam optimizer (betas 0.5, 0.9)."""
+        """Move networks to the device (in channels-last layout with ``channels_last: true``) and
+        give each its Adam optimizer (betas 0.5, 0.9)."""
+        layout = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         for name, net in self.nets.items():
-            net.to(self.device).train()
+            # 4-d weights only: a convolution with channels-last weights gives channels-last
+            # activations, and its gradients keep the layout (update() matches the strides)
+            net.to(self.device, memory_format=layout).train()
             # fused: one kernel for all of a network's parameters (CPU and CUDA), same update rule
             self.optimizers[name] = torch.optim.Adam(
                 net.parameters(), lr=self.learning_rate(name),
@@ -142,7 +146,18 @@ class Algorithm:
             net.load_state_dict(state["nets"][name])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
+            _moments_in_parameter_layout(opt)
         self.rng.set_state(state["rng"])
+
+
+def _moments_in_parameter_layout(opt: torch.optim.Optimizer) -> None:
+    """The fused Adam kernel reads each moment with its parameter's strides: moments saved in the
+    other layout (a checkpoint of a trial with another ``channels_last``) would be read scrambled,
+    so copy them into the parameter's layout."""
+    for param, state in opt.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param).copy_(value)
 
 
 def l1_reconstruction(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
