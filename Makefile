@@ -49,8 +49,10 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
-bench-gpu: install          # on a machine with a CUDA GPU: docs/benchmarks-gpu.md
-	$(BIN)/python benchmarks/gpu.py --device cuda --out docs/benchmarks-gpu.md
+# On a machine with a CUDA GPU: the GPU tests, the throughput table (also under NVIDIA MPS) and
+# what each paper grid costs, in runs/bench-gpu (benchmarks/gpu_check.sh; docs/benchmarks-gpu.md).
+bench-gpu: install
+	OUT=runs/bench-gpu PYTHON=$(BIN)/python sh benchmarks/gpu_check.sh
 
 # Wheels for an air-gapped GPU machine that has PyTorch: Ray (slim), MLflow's client, Optuna and
 # what they need, for WHEELHOUSE_PYTHON; WHEELHOUSE_HAVE: a `pip list --format=freeze` of the target

@@ -5,22 +5,27 @@ trains, and how fast, by each way of packing them, next to one trial per GPU.
 - one α-GAN trial: fp32, bf16 autocast, CUDA graphs, both;
 - N trials fused into one model (trainer/fused.py), with and without CUDA graphs and bf16;
 - N trials as N processes sharing the GPU, as a sweep with fractional GPUs runs them, eager and with
-  CUDA graphs.
+  CUDA graphs (--process-variants: also bf16, and bf16 with channels-last weights);
+- with --grid-rates N: N one-trial processes of each model on each paper dataset's networks (random
+  images of the dataset's size), written to rates.json beside --out for benchmarks/grid_cost.py.
 
 Throughput is trial-iterations per second summed over the trials; the ratio is against one trial
 alone in fp32 without graphs. Prints a Markdown table and writes it with the machine to --out:
 
     python benchmarks/gpu.py --out /tmp/gpu.md [--trials 8 16 32] [--processes 8] [--no-cudnn-benchmark]
+    python benchmarks/gpu.py --models --trials --processes --grid-rates 8 --out /tmp/grid.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -31,27 +36,50 @@ from flops import H200_PEAK_TFLOPS, iteration_flops  # noqa: E402
 from fused_trials import configs  # noqa: E402
 from trainer_step import MODELS, bench_model, colormnist_shaped_data, machine, step_arguments, timed  # noqa: E402
 
-from trainer import build_algorithm  # noqa: E402
+from trainer import TrialConfig, build_algorithm  # noqa: E402
 from trainer.cuda_graphs import make_step  # noqa: E402
 from trainer.data import BatchSampler  # noqa: E402
 from trainer.fused import FusedAlgorithm  # noqa: E402
+from trainer.networks import DATASET_ARCHITECTURE  # noqa: E402
 
 WARMUP = 5          # eager warm-up steps; CUDA graphs capture after 3 of them
 VARIANTS = {"fp32": dict(cuda_graphs=False), "bf16": dict(precision="bf16", cuda_graphs=False),
             "CUDA graphs": dict(cuda_graphs=True),
-            "CUDA graphs + bf16": dict(cuda_graphs=True, precision="bf16")}
+            "CUDA graphs + bf16": dict(cuda_graphs=True, precision="bf16"),
+            "CUDA graphs + bf16 + channels-last": dict(cuda_graphs=True, precision="bf16", channels_last=True)}
+PAPER_DATASETS = ("colormnist", "cifar10", "celeba")
 
 
-def trial_rate(n: int, fused: bool, variant: dict, data, iters: int, device, width: float) -> float:
-    """Trial-iterations per second of ``n`` α-GAN trials of the paper's grid (one trial: unfused)."""
-    cfgs = configs(n, device, width, **variant)
+def trial_configs(n: int, variant: dict, device, width: float, model: str, dataset: str) -> list[TrialConfig]:
+    """``n`` α-GAN ColorMNIST trials of the paper's grid, or ``n`` trials of another model or
+    dataset at its default settings (bf16 is refused for WGAN-GP: it runs in fp32)."""
+    if (model, dataset) == ("alphagan", "colormnist"):
+        return configs(n, device, width, **variant)
+    if model == "wgangp":
+        variant = {key: value for key, value in variant.items() if key != "precision"}
+    return [TrialConfig(model=model, dataset=dataset, device=str(device), width=width, seed=i, **variant)
+            for i in range(n)]
+
+
+def random_images(dataset: str):
+    """Images of the dataset's size (uint8, as the loaders give them): no files needed."""
+    arch = DATASET_ARCHITECTURE[dataset]
+    shape = (2048, arch.image_channels, arch.image_size, arch.image_size)
+    return SimpleNamespace(train=torch.randint(0, 256, shape, dtype=torch.uint8))
+
+
+def trial_rate(n: int, fused: bool, variant: dict, data, iters: int, device, width: float,
+               model: str = "alphagan", dataset: str = "colormnist") -> float:
+    """Trial-iterations per second of ``n`` trials (one trial: unfused)."""
+    cfgs = trial_configs(n, variant, device, width, model, dataset)
     algos = [build_algorithm(c) for c in cfgs]
     stepper = FusedAlgorithm(algos) if fused else algos[0]
     step = make_step(stepper, cfgs[0], device)
     samplers = [BatchSampler(data.train, c.batch_size, seed=c.seed + 1, device=device) for c in cfgs]
+    per_step = algos[0].real_batches_per_step
 
     def batch():
-        return torch.stack([s.next() for s in samplers]) if fused else samplers[0].next()
+        return torch.stack([s.next() for s in samplers]) if fused else samplers[0].next(per_step)
 
     batches = [batch() for _ in range(WARMUP + iters)]
     with algos[0].precision():
@@ -63,20 +91,23 @@ def worker(args) -> None:
     """One trial in its own process: warm up, wait for the others at the barrier, time, print."""
     device = torch.device(args.device)
     torch.set_num_threads(1)                       # as a sweep's trial with cpus: 1
-    data = colormnist_shaped_data()
+    data = colormnist_shaped_data() if args.dataset == "colormnist" else random_images(args.dataset)
     folder = Path(args.barrier)
     (folder / f"ready-{args.worker}").touch()
     while not (folder / "go").exists():
         time.sleep(0.01)
     variant = VARIANTS[args.variant]
-    print(f"RATE {trial_rate(1, False, variant, data, args.iters, device, args.width):.6f}", flush=True)
+    rate = trial_rate(1, False, variant, data, args.iters, device, args.width, args.model, args.dataset)
+    print(f"RATE {rate:.6f}", flush=True)
 
 
-def packed_processes_rate(n: int, variant: str, iters: int, device, width: float, cudnn_benchmark: bool) -> float:
+def packed_processes_rate(n: int, variant: str, iters: int, device, width: float, cudnn_benchmark: bool,
+                          model: str = "alphagan", dataset: str = "colormnist") -> float:
     """Aggregate iterations per second of ``n`` one-trial processes timed together on one device."""
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, __file__, "--worker", "0", "--barrier", folder, "--device", str(device),
-                   "--iters", str(iters), "--width", str(width), "--variant", variant]
+                   "--iters", str(iters), "--width", str(width), "--variant", variant, "--model", model,
+                   "--dataset", dataset]
         command += ["--cudnn-benchmark" if cudnn_benchmark else "--no-cudnn-benchmark"]
         procs = []
         for k in range(n):
@@ -98,14 +129,24 @@ def packed_processes_rate(n: int, variant: str, iters: int, device, width: float
 
 def main() -> None:
     parser = step_arguments(__doc__)
-    parser.add_argument("--trials", type=int, nargs="+", default=[8, 16, 32], help="fused model sizes")
-    parser.add_argument("--processes", type=int, nargs="+", default=[8], help="one-trial processes on one device")
+    parser.add_argument("--trials", type=int, nargs="*", default=[8, 16, 32], help="fused model sizes")
+    parser.add_argument("--processes", type=int, nargs="*", default=[8], help="one-trial processes on one device")
     parser.add_argument("--models", nargs="*", default=MODELS, help="models whose step to compare with plain eager")
+    parser.add_argument("--process-variants", nargs="+", default=["fp32", "CUDA graphs"], choices=VARIANTS,
+                        help="the one-trial processes' settings, a row each")
+    parser.add_argument("--grid-rates", type=int, metavar="N",
+                        help="also N one-trial processes of each model on each paper dataset, to rates.json")
+    parser.add_argument("--grid-datasets", nargs="+", default=list(PAPER_DATASETS), choices=PAPER_DATASETS,
+                        help="the datasets of --grid-rates")
+    parser.add_argument("--grid-variant", default="CUDA graphs", choices=VARIANTS,
+                        help="the settings of the --grid-rates processes (a sweep's GPU default: CUDA graphs)")
     parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                         help="cuDNN times its convolution algorithms per shape, as the trainer does on CUDA "
                              "(cudnn_benchmark: true, the default)")
     parser.add_argument("--out", type=Path, help="write the table here (Markdown)")
     parser.add_argument("--variant", default="fp32", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="alphagan", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", default="colormnist", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", help=argparse.SUPPRESS)
     parser.set_defaults(iters=50)
@@ -145,17 +186,39 @@ def main() -> None:
     for name, variant in list(variants.items())[1:]:
         row(f"1 α-GAN trial, {name}", trial_rate(1, False, variant, data, args.iters, device, args.width), base)
     for n in args.trials:
-        for name, variant in variants.items():
+        for name, variant in [(k, v) for k, v in variants.items() if not v.get("channels_last")]:   # unfused only
             row(f"{n} trials fused into one model, {name}",
                 trial_rate(n, True, variant, data, args.iters, device, args.width), base)
     for n in args.processes:
-        for name in [v for v in ("fp32", "CUDA graphs") if v in variants]:
+        for name in [v for v in args.process_variants if v in variants]:
             row(f"{n} one-trial processes sharing the device (fractional GPUs), {name}",
                 packed_processes_rate(n, name, args.iters, device, args.width, args.cudnn_benchmark), base)
+    if args.grid_rates:
+        grid_rates(args, device, card, lines)
     if args.out is not None:
         args.out.write_text("# GPU benchmarks\n\nWritten by `make bench-gpu` (`benchmarks/gpu.py`).\n\n"
                             + "\n".join(lines) + "\n")
         print(f"wrote {args.out}")
+
+
+def grid_rates(args, device, card: str, lines: list[str]) -> None:
+    """N one-trial processes of each model on each paper dataset's networks: the rates from which
+    benchmarks/grid_cost.py estimates what each paper grid costs. Written to rates.json beside --out."""
+    n, variant = args.grid_rates, args.grid_variant
+    lines += ["", f"{n} one-trial processes sharing the device, {variant}, each model on each paper dataset's "
+              "networks (random images of its size), trial-it/s:", "",
+              "| dataset | " + " | ".join(MODELS) + " |", "|---|" + "---:|" * len(MODELS)]
+    rates: dict[str, dict[str, float]] = {}
+    for dataset in args.grid_datasets:
+        rates[dataset] = {model: packed_processes_rate(n, variant, args.iters, device, args.width,
+                                                       args.cudnn_benchmark, model, dataset) for model in MODELS}
+        lines.append(f"| {dataset} | " + " | ".join(f"{rates[dataset][m]:.1f}" for m in MODELS) + " |")
+        print(lines[-1], flush=True)
+    record = dict(card=card, host=machine(), torch=torch.__version__, processes=n, variant=variant,
+                  iterations=args.iters, width=args.width, rates=rates)
+    path = (args.out.parent if args.out is not None else Path(".")) / "rates.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The benchmark script runs end to end (no timing is asserted: speed lives in `make bench`)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +59,40 @@ def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
     assert not any("CUDA graphs" in what for what in rows)
     tflops = [line.split("|")[4].split()[0] for line in table.splitlines() if "α-GAN trial, fp32" in line]
     assert float(tflops[0]) > 0 and "GFLOP" in table                    # the share-of-peak column
+
+
+@pytest.mark.slow
+def test_grid_rates_feed_the_grid_cost_estimate(tmp_path):
+    """--grid-rates N measures N one-trial processes of each model (here on ColorMNIST's networks,
+    on the CPU) into rates.json, from which grid_cost.py prices each shipped paper grid."""
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "gpu.py"), "--device", "cpu", "--width", "0.125",
+                          "--iters", "1", "--trials", "--processes", "--models", "--grid-rates", "1",
+                          "--grid-variant", "fp32", "--grid-datasets", "colormnist", "--out", str(tmp_path / "g.md")],
+                          capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((tmp_path / "rates.json").read_text())
+    assert set(record["rates"]["colormnist"]) == {"alphagan", "dcgan", "wgangp", "age"}
+    assert all(rate > 0 for rate in record["rates"]["colormnist"].values())
+    cost = subprocess.run([sys.executable, str(SCRIPT.parent / "grid_cost.py"), "--rates",
+                           str(tmp_path / "rates.json")], capture_output=True, text=True, timeout=120)
+    assert cost.returncode == 0, cost.stderr
+    assert "| colormnist alphagan | 96 x 100,000 |" in cost.stdout
+
+
+def test_grid_cost_counts_waves_of_the_packed_trials(tmp_path):
+    """8 trials per GPU at 800 trial-it/s: 100 it/s each. The ColorMNIST α-GAN grid (96 trials of
+    100,000 iterations) is 12 waves of 1,000 s on one GPU (3.3 h) and 2 waves on 8 (0.6 h); DCGAN's
+    27 trials are 4 waves on one GPU and 1 on 8."""
+    rates = dict(card="a test", torch="-", processes=8, variant="CUDA graphs", iterations=1,
+                 rates={"colormnist": {"alphagan": 800.0, "dcgan": 800.0}})
+    (tmp_path / "rates.json").write_text(json.dumps(rates))
+    cost = subprocess.run([sys.executable, str(SCRIPT.parent / "grid_cost.py"), "--rates", str(tmp_path / "rates.json"),
+                           "--out", str(tmp_path / "cost.md")], capture_output=True, text=True, timeout=120)
+    assert cost.returncode == 0, cost.stderr
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in (tmp_path / "cost.md").read_text().splitlines() if line.startswith("| colormnist")}
+    assert rows["colormnist alphagan"] == ["96 x 100,000", "800", "3.3", "3.3 h", "0.6 h"]
+    assert rows["colormnist dcgan"] == ["27 x 100,000", "800", "0.9", "1.1 h", "0.3 h"]
 
 
 def test_flop_count_of_an_iteration_follows_algorithm_1():
