@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 #   make test TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install lint quickstart compare test test-fast bench bench-gpu wheelhouse clean
+.PHONY: install lint quickstart compare compare-gpu test test-fast bench bench-gpu wheelhouse clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ compare: install
 	    --dataset digits --critic-steps 0 --out runs/compare/reference-digits
 	$(BIN)/orchestrate analyze $(addprefix digits_,$(COMPARE)) --storage runs/compare \
 	    --reference runs/compare/reference-digits/metrics.json --out runs/compare/analysis
+
+# The same comparison on a GPU: ColorMNIST, the paper's networks at full width, 5,000 iterations
+# (about 8 minutes on one H200; DATA_ROOT holds mnist/). Its report: runs/compare-gpu/analysis.
+DATA_ROOT ?= ../shared/data
+compare-gpu: install
+	OUT=runs/compare-gpu PYTHON=$(BIN)/python WHEELHOUSE= DATA_ROOT=$(abspath $(DATA_ROOT)) \
+	    STORAGE=$(CURDIR)/runs/compare-gpu/sweeps sh benchmarks/gpu_compare.sh
 
 lint: install
 	$(BIN)/ruff check .

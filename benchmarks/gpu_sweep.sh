@@ -9,27 +9,11 @@
 #
 #     OUT=/tmp/gpu_sweep DATA_ROOT=.data sh benchmarks/gpu_sweep.sh
 set -u
-export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_sweep}
-PYTHON=${PYTHON:-python3}
-WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
-DATA_ROOT=${DATA_ROOT:-.data}
+. "$(dirname "$0")/gpu_env.sh"
 SPEC=${SPEC:-search_spaces/gpu_check_colormnist_alphagan.yaml}
 STORAGE=${STORAGE:-/tmp/gpu_sweep_storage}
-mkdir -p "$OUT"
-export PYTHONPATH="$PWD"
-if [ -d "$WHEELHOUSE" ]; then
-    "$PYTHON" -m pip install -q --no-index --find-links "$WHEELHOUSE" --target /tmp/site \
-        -r "$WHEELHOUSE/requirements.txt" || exit 1
-    export PYTHONPATH="/tmp/site:$PWD"
-fi
-name=$("$PYTHON" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['name'])" "$SPEC") || exit 1
-smi=""
-if command -v nvidia-smi >/dev/null; then
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-    nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/nvidia-smi.csv" &
-    smi=$!
-fi
+name=$(spec_name "$SPEC") || exit 1
 started=$(date +%s)
 timeout "${SWEEP_TIMEOUT:-480}" "$PYTHON" -m orchestrator.cli sweep "$SPEC" --storage "$STORAGE" \
     --data-root "$DATA_ROOT" > "$OUT/sweep.log" 2>&1

@@ -131,6 +131,37 @@ def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
     assert "| trials (finished / all) | 4 / 4 |" in table and "| trials with sample grids in MLflow | 4 |" in table
 
 
+@pytest.mark.slow
+def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
+    """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 40
+    iterations (no GPU; each sweep's Ray start dominates): the sweeps one after the other, the
+    reference metrics, one report over them, and each sweep's time."""
+    import yaml
+
+    specs = []
+    for model in ("alphagan", "wgangp"):
+        spec = yaml.safe_load((SCRIPT.parents[1] / "search_spaces" / f"digits_{model}.yaml").read_text())
+        spec["trial"].update(max_iter=40, report_every=20)
+        spec["independent_critic"].update(steps_per_report=5, width=0.125)
+        spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
+        specs.append(tmp_path / f"{model}.yaml")
+        specs[-1].write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "SPECS": " ".join(map(str, specs)), "DATASET": "digits",
+           "PYTHON": sys.executable, "STORAGE": str(tmp_path / "storage"), "WHEELHOUSE": str(tmp_path / "none")}
+    out = subprocess.run(["sh", str(SCRIPT.parent / "gpu_compare.sh")], env=env, cwd=SCRIPT.parents[1],
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + (tmp_path / "out" / "compare.log").read_text()[-3000:]
+    times = (tmp_path / "out" / "compare-times.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in times] == ["digits_alphagan", "digits_wgangp"]
+    assert all(": exit 0 after " in line for line in times)
+    analysis = tmp_path / "out" / "analysis"
+    quartiles = (analysis / "quartiles.csv").read_text()
+    assert all(f"\n{model}," in quartiles for model in ("alphagan", "wgangp")), quartiles[:500]
+    for name in ("report.html", "box_plots.png", "samples_alphagan.png", "samples_wgangp.png",
+                 "reconstructions_alphagan.png"):
+        assert (analysis / name).stat().st_size > 0, name
+
+
 def test_gpu_utilisation_is_read_from_nvidia_smis_log(tmp_path):
     sys.path.insert(0, str(SCRIPT.parent))
     from datetime import datetime

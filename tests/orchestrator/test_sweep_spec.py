@@ -70,6 +70,20 @@ def test_the_laptop_comparison_specs_compare_like_with_like():
     assert len({(s.independent_critic, s.evaluation) for s in specs}) == 1
 
 
+def test_the_gpu_comparison_specs_are_the_laptop_grids_on_colormnist_at_full_width():
+    """benchmarks/gpu_compare.sh: the same four 4-trial grids as the laptop comparison, on
+    ColorMNIST with the paper's networks (width 1, latent 50), 8 trials per GPU."""
+    for model in ("alphagan", "dcgan", "wgangp", "age"):
+        laptop = load_sweep_spec(SPACES / f"digits_{model}.yaml")
+        gpu = load_sweep_spec(SPACES / f"gpu_compare_colormnist_{model}.yaml")
+        varied = ("dataset", "width", "latent_dim", "max_iter", "report_every", "checkpoint_every", "device")
+        assert [{k: v for k, v in t.items() if k not in varied} for t in gpu.trials] == \
+            [{k: v for k, v in t.items() if k not in varied} for t in laptop.trials], model
+        assert {(t["dataset"], t["width"], t["latent_dim"], t["max_iter"]) for t in gpu.trials} == \
+            {("colormnist", 1.0, 50, 5000)}
+        assert gpu.gpus == "auto" and gpu.trials_per_gpu == 8
+
+
 def test_dry_run_prints_one_json_object_per_trial_and_the_count():
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep",
                           str(SPACES / "celeba_alphagan.yaml"), "--dry-run"],
