@@ -46,6 +46,8 @@ def test_shipped_spec_holds_the_papers_sweep(dataset, model):
     assert all(t["model"] == model and t["dataset"] == dataset and t["batch_size"] == 64
                and t["max_iter"] == ITERATIONS[dataset] for t in trials)
     assert len({json.dumps(t, sort_keys=True) for t in trials}) == len(trials)
+    # docs/benchmarks-gpu.md, "Defaults for GPU specs": 8 per GPU where that packing was measured
+    assert spec.gpus == "auto" and spec.trials_per_gpu == (8 if dataset == "colormnist" else 4)
 
 
 @pytest.mark.parametrize("dataset", ["cifar10", "celeba", "digits"])
