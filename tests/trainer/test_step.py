@@ -203,8 +203,11 @@ def test_channels_last_trains_as_the_default_layout_and_keeps_its_layout(model, 
 
 @pytest.mark.parametrize("saved_nhwc", [False, True])
 def test_a_checkpoint_resumes_in_the_other_layout(saved_nhwc, images):
-    """A trial's state saved in one layout resumes exactly in the other: Adam's moments are copied
-    into their parameters' layout (the fused Adam kernel would read them scrambled)."""
+    """A trial's state saved in one layout resumes in the other: Adam's moments are copied into
+    their parameters' layout (the fused Adam kernel would read them scrambled). The next step's
+    updates of the convolution weights are the same up to float rounding (the two layouts run
+    different convolution kernels; in a CI run 6 of 1,600 weights differed by up to 2e-5): the test
+    allows 5 % of the update's norm; scrambled moments give updates off by more than the update."""
     source = build_algorithm(tiny_config("alphagan", channels_last=saved_nhwc))
     x = images[:16]
     for _ in range(2):
@@ -212,8 +215,10 @@ def test_a_checkpoint_resumes_in_the_other_layout(saved_nhwc, images):
     state = copy.deepcopy(source.state_dict())
     target = build_algorithm(tiny_config("alphagan", channels_last=not saved_nhwc))
     target.load_state_dict(state)
+    before = [w.detach().clone() for w in conv_weights(source)]
     want, got = source.step(x), target.step(x)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
-    for mine, theirs in zip(conv_weights(target), conv_weights(source), strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+    for mine, theirs, start in zip(conv_weights(target), conv_weights(source), before, strict=True):
+        gap, update = (mine - theirs).detach().norm(), (theirs - start).detach().norm()
+        assert float(gap) < 0.05 * float(update), f"the resumed update differs by {float(gap / update):.1%}"
