@@ -10,18 +10,17 @@ import torch
 from orchestrator.critic_pipeline import CriticPipeline
 from orchestrator.independent_critic import critic_for_trial
 from orchestrator.settings import IndependentCriticSettings
-from trainer import TrialConfig, build_algorithm
 
-HP = {"model": "alphagan", "dataset": "digits", "width": 0.125, "latent_dim": 8, "batch_size": 16,
-      "max_iter": 20, "seed": 5}
+from .critic_helpers import CRITIC_TEST_TRIAL, initial_generator_state
+
+HP = {**CRITIC_TEST_TRIAL, "seed": 5}
 CRITIC = IndependentCriticSettings(enabled=True, steps_per_report=3, cpus=0.5, gpus=0.0)
 
 
 @pytest.fixture(scope="module")
 def snapshots():
     """Four generators, as a training trial's reports hand them over (iterations 10, 12, 14, 16)."""
-    algo = build_algorithm(TrialConfig.from_dict({**HP, "device": "cpu"}))
-    base = {k: v.detach().clone() for k, v in algo.nets["generator"].state_dict().items()}
+    base = initial_generator_state(HP)
     noise = torch.Generator().manual_seed(0)
     result = []
     for iteration in (10, 12, 14, 16):

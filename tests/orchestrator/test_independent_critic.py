@@ -17,17 +17,17 @@ from orchestrator.independent_critic import (
 )
 from orchestrator.settings import IndependentCriticSettings
 from orchestrator.trial_harness import error_message
-from trainer import TrialConfig, build_algorithm
+from trainer import TrialConfig
 
-HP = {"model": "alphagan", "dataset": "digits", "width": 0.125, "latent_dim": 8, "batch_size": 16,
-      "max_iter": 20, "seed": 3}
+from .critic_helpers import CRITIC_TEST_TRIAL, initial_generator_state
+
+HP = {**CRITIC_TEST_TRIAL, "seed": 3}
 CRITIC = IndependentCriticSettings(enabled=True, steps_per_report=4, cpus=0.5, gpus=0.0)
 
 
 @pytest.fixture(scope="module")
 def generator_state():
-    algo = build_algorithm(TrialConfig.from_dict({**HP, "device": "cpu"}))
-    return {k: v.detach().clone() for k, v in algo.nets["generator"].state_dict().items()}
+    return initial_generator_state(HP)
 
 
 def test_a_critic_resumed_from_its_state_continues_exactly(local_ray, generator_state):
