@@ -101,9 +101,7 @@ class Algorithm:
         params = [p for p in self.nets[net_name].parameters()]
         grads = torch.autograd.grad(loss, params)
         for p, g in zip(params, grads, strict=True):
-            # the fused Adam kernel reads a gradient with the parameter's strides: some backward
-            # kernels return weight gradients in another layout, so match it
-            p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+            p.grad = in_parameter_layout(p, g)          # some backward kernels return another layout
         self.optimizers[net_name].step()
 
     # ------------------------------------------------------------------ inference
@@ -150,14 +148,20 @@ class Algorithm:
         self.rng.set_state(state["rng"])
 
 
+def in_parameter_layout(param: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (a gradient or an Adam moment of ``param``) in ``param``'s memory layout: the
+    fused Adam kernel reads them with the parameter's strides, so another layout would be read
+    scrambled."""
+    return value if value.stride() == param.stride() else torch.empty_like(param).copy_(value)
+
+
 def _moments_in_parameter_layout(opt: torch.optim.Optimizer) -> None:
-    """The fused Adam kernel reads each moment with its parameter's strides: moments saved in the
-    other layout (a checkpoint of a trial with another ``channels_last``) would be read scrambled,
-    so copy them into the parameter's layout."""
+    """Adam's moments loaded from a checkpoint in the other layout (a trial with another
+    ``channels_last``), in their parameters' layout."""
     for param, state in opt.state.items():
         for key, value in state.items():
-            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                state[key] = torch.empty_like(param).copy_(value)
+            if torch.is_tensor(value) and value.shape == param.shape:
+                state[key] = in_parameter_layout(param, value)
 
 
 def l1_reconstruction(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
