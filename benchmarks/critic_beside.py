@@ -37,7 +37,7 @@ def second_half_rate(wait: bool, args, data) -> float:
                                        width=args.critic_width)
     actor = critic_for_trial(critic, None, cfg.hyperparameters(), None)
     ray.get(actor.state.remote())                      # the critic's process is up and has its data
-    pipeline = CriticPipeline(lambda: actor, critic.steps_per_report, wait=wait)
+    pipeline = CriticPipeline(lambda state: actor, critic.steps_per_report, wait=wait)
     marks: dict[int, float] = {}
 
     def evaluate(report):

@@ -31,11 +31,11 @@ class Snapshot:
 
 
 class CriticPipeline:
-    """One trial's critic actor and the snapshot it is working on. ``actor()`` returns the
-    trial's critic actor (made at first use from ``state``); ``wait``: collect each snapshot's
-    figures at once (the blocking critic, for comparisons)."""
+    """One trial's critic actor and the snapshot it is working on. ``actor(state)`` returns the
+    trial's critic actor (made, where there is none, from the critic's last finished ``state``);
+    ``wait``: collect each snapshot's figures at once (the blocking critic, for comparisons)."""
 
-    def __init__(self, actor: Callable[[], Any], steps: int, state: dict | None = None,
+    def __init__(self, actor: Callable[[dict | None], Any], steps: int, state: dict | None = None,
                  snapshot: dict | None = None, wait: bool = False):
         self.actor, self.steps, self.wait = actor, steps, wait
         self.state = state                       # the critic's state after its last finished snapshot
@@ -51,7 +51,7 @@ class CriticPipeline:
         return figures + (self.collect() if self.wait else [])
 
     def _hand(self, snapshot: Snapshot) -> None:
-        snapshot.result = self.actor().advance.remote(snapshot.generator, self.steps)
+        snapshot.result = self.actor(self.state).advance.remote(snapshot.generator, self.steps)
         self.working = snapshot
 
     def collect(self) -> Figures:

@@ -114,9 +114,7 @@ class TrialHarness:
         self.tags = tags
         self.tracker: TrialTracker | None = None
         self.actor = None
-        self.critic_state: dict | None = None        # from the checkpoint: the critic's last finished state
-        self.critic_snapshot: dict | None = None     # ... and the snapshot it was working on
-        self.pipeline: CriticPipeline | None = None
+        self.pipeline: CriticPipeline | None = None  # from the first report from halfway, or the checkpoint
         self.critic_failures = 0
         self.critic_off = False                      # failed for good: the trial goes on without it
         if not CheckpointStore(checkpoint_dir).exists():
@@ -133,29 +131,28 @@ class TrialHarness:
 
     def get_extra(self) -> dict:
         """The trial's checkpoint: its run's buffer, and where its critic is (no waiting for it)."""
-        critic = self.pipeline.checkpoint() if self.pipeline is not None else \
-            {"state": self.critic_state, "snapshot": self.critic_snapshot}
+        critic = self.pipeline.checkpoint() if self.pipeline is not None else {"state": None, "snapshot": None}
         return {"tracker": self.tracker.state(), "critic": critic["state"], "critic_snapshot": critic["snapshot"]}
 
     def set_extra(self, state: dict) -> None:
         self.tracker = self.new_tracker(state["tracker"])
-        self.critic_state = state["critic"]
-        self.critic_snapshot = state.get("critic_snapshot")         # checkpoints before 2026-12 have none
         if self.critic.enabled:
-            self.critic_actor()          # a resumed trial: the critic starts from its saved state
+            # a resumed trial: the critic starts from its saved state, on the snapshot it was
+            # working on (checkpoints before 2026-12 have none)
+            self.pipeline = CriticPipeline(self.critic_actor, self.critic.steps_per_report, state["critic"],
+                                           state.get("critic_snapshot"))
+            self.critic_actor(self.pipeline.state)
 
-    def critic_actor(self):
+    def critic_actor(self, state: dict | None = None):
+        """The trial's critic actor; made, where there is none, from the critic's ``state``."""
         if self.actor is None:
-            state = self.pipeline.state if self.pipeline is not None else self.critic_state
             self.actor = critic_for_trial(self.critic, self.settings.data_root, self.cfg.hyperparameters(),
                                           state, share=self.critic_share)
         return self.actor
 
     def critic_pipeline(self) -> CriticPipeline:
         if self.pipeline is None:
-            self.pipeline = CriticPipeline(self.critic_actor, self.critic.steps_per_report, self.critic_state,
-                                           self.critic_snapshot)
-            self.critic_snapshot = None
+            self.pipeline = CriticPipeline(self.critic_actor, self.critic.steps_per_report)
         return self.pipeline
 
     def start_critic(self) -> None:

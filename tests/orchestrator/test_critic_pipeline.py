@@ -32,7 +32,7 @@ def snapshots():
 def actor_maker(state=None):
     made = []
 
-    def actor():
+    def actor(current):                         # made once, from ``state``, as the trial's harness does
         if not made:
             made.append(critic_for_trial(CRITIC, None, HP, state))
         return made[0]
@@ -81,7 +81,7 @@ def test_handing_a_snapshot_does_not_wait_for_the_critic(local_ray, snapshots):
     slow = IndependentCriticSettings(enabled=True, steps_per_report=200, cpus=0.5, gpus=0.0)
     actor = critic_for_trial(slow, None, HP, None)
     ray.get(actor.advance.remote(snapshots[0][1], 1))       # started and warm
-    pipeline = CriticPipeline(lambda: actor, slow.steps_per_report)
+    pipeline = CriticPipeline(lambda state: actor, slow.steps_per_report)
     assert pipeline.hand(*snapshots[1]) == []
     ready, _ = ray.wait([pipeline.working.result], timeout=0)
     assert not ready                                         # the trial went on before the critic was done
