@@ -13,7 +13,7 @@ Throughput is trial-iterations per second summed over the trials; the ratio is a
 alone in fp32 without graphs. Prints a Markdown table and writes it with the machine to --out:
 
     python benchmarks/gpu.py --out /tmp/gpu.md [--trials 8 16 32] [--processes 8] [--no-cudnn-benchmark]
-    python benchmarks/gpu.py --models --trials --processes --grid-rates 8 --out /tmp/grid.md
+    python benchmarks/gpu.py --models --no-one-trial --trials --processes --grid-rates 8 --out /tmp/grid.md
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def packed_processes_rate(n: int, variant: str, iters: int, device, width: float
 
 def main() -> None:
     parser = step_arguments(__doc__)
+    parser.add_argument("--one-trial", action=argparse.BooleanOptionalAction, default=True,
+                        help="the one-trial rows (fp32, the baseline of the ratios, and each other setting)")
     parser.add_argument("--trials", type=int, nargs="*", default=[8, 16, 32], help="fused model sizes")
     parser.add_argument("--processes", type=int, nargs="*", default=[8], help="one-trial processes on one device")
     parser.add_argument("--models", nargs="*", default=MODELS, help="models whose step to compare with plain eager")
@@ -181,10 +183,12 @@ def main() -> None:
         lines.append(f"| {model} step: this trainer / plain eager, it/s | {ours:.1f} / {plain:.1f} | "
                      f"{speedup:.2f}x | |")
         print(lines[-1], flush=True)
-    base = trial_rate(1, False, VARIANTS["fp32"], data, args.iters, device, args.width)
-    row("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", base, None)
-    for name, variant in list(variants.items())[1:]:
-        row(f"1 α-GAN trial, {name}", trial_rate(1, False, variant, data, args.iters, device, args.width), base)
+    base = None
+    if args.one_trial:
+        base = trial_rate(1, False, VARIANTS["fp32"], data, args.iters, device, args.width)
+        row("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", base, None)
+        for name, variant in list(variants.items())[1:]:
+            row(f"1 α-GAN trial, {name}", trial_rate(1, False, variant, data, args.iters, device, args.width), base)
     for n in args.trials:
         for name, variant in [(k, v) for k, v in variants.items() if not v.get("channels_last")]:   # unfused only
             row(f"{n} trials fused into one model, {name}",

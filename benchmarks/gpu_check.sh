@@ -52,7 +52,7 @@ for stage in $STAGES; do
         fi
         unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY ;;
     grid)
-        bench 330 grid-rates --models --trials --processes --grid-rates 8
+        bench 330 grid-rates --models --no-one-trial --trials --processes --grid-rates 8
         test -f "$OUT/rates.json" && "$PYTHON" benchmarks/grid_cost.py --rates "$OUT/rates.json" --gpus 1 8 --out "$OUT/grid-cost.md" ;;
     *)
         echo "unknown stage $stage: choose from tests throughput mps grid" >&2

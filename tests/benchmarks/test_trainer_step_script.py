@@ -66,10 +66,11 @@ def test_grid_rates_feed_the_grid_cost_estimate(tmp_path):
     """--grid-rates N measures N one-trial processes of each model (here on ColorMNIST's networks,
     on the CPU) into rates.json, from which grid_cost.py prices each shipped paper grid."""
     out = subprocess.run([sys.executable, str(SCRIPT.parent / "gpu.py"), "--device", "cpu", "--width", "0.125",
-                          "--iters", "1", "--trials", "--processes", "--models", "--grid-rates", "1",
+                          "--iters", "1", "--trials", "--processes", "--models", "--no-one-trial", "--grid-rates", "1",
                           "--grid-variant", "fp32", "--grid-datasets", "colormnist", "--out", str(tmp_path / "g.md")],
                           capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
+    assert "α-GAN trial" not in (tmp_path / "g.md").read_text()           # --no-one-trial: grid rows only
     record = json.loads((tmp_path / "rates.json").read_text())
     assert set(record["rates"]["colormnist"]) == {"alphagan", "dcgan", "wgangp", "age"}
     assert all(rate > 0 for rate in record["rates"]["colormnist"].values())
