@@ -166,9 +166,11 @@ def main() -> None:
              f"latent 50), batch 64, {args.iters} timed iterations after {WARMUP} warm-up; "
              f"cudnn.benchmark {args.cudnn_benchmark}. One α-GAN iteration is {flops / 1e9:.2f} GFLOP "
              "(benchmarks/flops.py); the last column is the rate's TFLOP/s and its share of an H200's dense peak "
-             f"({peaks}).", "",
-             "| what | trial-it/s (all trials) | vs one trial, fp32 | TFLOP/s (% of FP32 / TF32 / BF16 peak) |",
-             "|---|---:|---:|---:|"]
+             f"({peaks})."]
+    if args.models or args.one_trial or args.trials or args.processes:     # the grid stage alone has no rows here
+        lines += ["",
+                  "| what | trial-it/s (all trials) | vs one trial, fp32 | TFLOP/s (% of FP32 / TF32 / BF16 peak) |",
+                  "|---|---:|---:|---:|"]
 
     def row(text: str, value: float, base: float | None) -> None:
         tflops = value * flops / 1e12

@@ -70,7 +70,9 @@ def test_grid_rates_feed_the_grid_cost_estimate(tmp_path):
                           "--grid-variant", "fp32", "--grid-datasets", "colormnist", "--out", str(tmp_path / "g.md")],
                           capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "α-GAN trial" not in (tmp_path / "g.md").read_text()           # --no-one-trial: grid rows only
+    written = (tmp_path / "g.md").read_text()
+    assert "α-GAN trial" not in written                                   # --no-one-trial: grid rows only
+    assert "| what |" not in written and "GFLOP" in written               # no empty table, the FLOP line kept
     record = json.loads((tmp_path / "rates.json").read_text())
     assert set(record["rates"]["colormnist"]) == {"alphagan", "dcgan", "wgangp", "age"}
     assert all(rate > 0 for rate in record["rates"]["colormnist"].values())
