@@ -137,7 +137,7 @@ def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
 @pytest.mark.slow
 def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
     """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 40
-    iterations (no GPU; each sweep's Ray start dominates): the sweeps one after the other, the
+    iterations and 2 trials (no GPU; each sweep's Ray start dominates): the sweeps one after the other, the
     reference metrics, one report over them, and each sweep's time."""
     import yaml
 
@@ -145,6 +145,9 @@ def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
     for model in ("alphagan", "wgangp"):
         spec = yaml.safe_load((SCRIPT.parents[1] / "search_spaces" / f"digits_{model}.yaml").read_text())
         spec["trial"].update(max_iter=40, report_every=20)
+        first, *_ = spec["grid"]                                    # 2 trials, one wave: the first axis only
+        spec["trial"].update({name: values[0] for name, values in spec["grid"].items() if name != first})
+        spec["grid"] = {first: spec["grid"][first]}
         spec["independent_critic"].update(steps_per_report=5, width=0.125)
         spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
         specs.append(tmp_path / f"{model}.yaml")
