@@ -137,8 +137,9 @@ def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
 @pytest.mark.slow
 def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
     """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 40
-    iterations and 2 trials (no GPU; each sweep's Ray start dominates): the sweeps one after the other, the
-    reference metrics, one report over them, and each sweep's time."""
+    iterations and 2 trials (no GPU; most of its time is each sweep's trials and critics sharing the
+    CPUs, Ray starts in seconds): the sweeps one after the other, the reference metrics, one report
+    over them, and each sweep's time."""
     import yaml
 
     specs = []
