@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainer import TrialConfig
 
@@ -36,6 +37,15 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("ALPHAGAN_CACHE", None)
     else:
         os.environ["ALPHAGAN_CACHE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """A test that sets torch's thread count (as a trial's process does) sets it for itself only:
+    one that set 1 thread ran every later test in this process on one core."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_config(model: str = "alphagan", **overrides) -> TrialConfig:
