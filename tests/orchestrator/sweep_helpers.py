@@ -12,12 +12,18 @@ from mlflow.tracking import MlflowClient
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
-def spec_file(tmp_path, name, resources=None, **trial):
+def spec_file(folder, name, resources=None, one_wave=False, **trial):
+    """The smoke spec under another name, with these trial settings and resources. ``one_wave``
+    keeps only the grid's first axis (the others at their first value): 2 trials, which run at
+    once on 2 CPUs, where the test needs no second wave."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec["name"] = name
     spec["trial"].update(trial)
     spec["resources"].update(resources or {})
-    path = tmp_path / f"{name}.yaml"
+    if one_wave:
+        first, *others = spec["grid"]
+        spec["trial"].update({axis: spec["grid"].pop(axis)[0] for axis in others})
+    path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 

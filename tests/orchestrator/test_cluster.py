@@ -12,11 +12,10 @@ import time
 from collections import Counter
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from .local_cluster import LocalCluster, postgres_bin
-from .sweep_helpers import SMOKE, steps, wait_for
+from .sweep_helpers import spec_file, steps, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +31,6 @@ def cluster():
         yield local.start()
     finally:
         local.stop()
-
-
-def spec(tmp_path, name, max_iter):
-    content = yaml.safe_load(SMOKE.read_text())
-    content["name"] = name
-    content["trial"]["max_iter"] = max_iter
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(content))
-    return path
 
 
 def start_sweep(cluster, path, storage):
@@ -85,7 +75,7 @@ def assert_complete(cluster, name, max_iter):
 
 def test_trials_run_on_both_nodes_and_log_to_the_server(cluster, tmp_path):
     start = time.time()
-    stdout, stderr = finish(start_sweep(cluster, spec(tmp_path, "cluster", 20), tmp_path / "storage"))
+    stdout, stderr = finish(start_sweep(cluster, spec_file(tmp_path, "cluster", max_iter=20), tmp_path / "storage"))
     wall = time.time() - start
     _, children = assert_complete(cluster, "cluster", 20)
     alive = cluster.alive_nodes()
@@ -98,7 +88,7 @@ def test_killed_worker_node_trials_finish_on_the_survivor(cluster, tmp_path):
     if len(cluster.alive_nodes()) < 2:
         cluster.start_ray_worker()
     worker = [node for node, role in cluster.alive_nodes().items() if role == "worker"]
-    process = start_sweep(cluster, spec(tmp_path, "nodekill", 60), tmp_path / "storage")
+    process = start_sweep(cluster, spec_file(tmp_path, "nodekill", max_iter=60), tmp_path / "storage")
     killed = {}
 
     def worker_trial_past_15():
@@ -127,7 +117,7 @@ def test_killed_worker_node_trials_finish_on_the_survivor(cluster, tmp_path):
 
 
 def test_mlflow_outage_of_30_seconds_loses_no_metric(cluster, tmp_path):
-    process = start_sweep(cluster, spec(tmp_path, "outage", 60), tmp_path / "storage")
+    process = start_sweep(cluster, spec_file(tmp_path, "outage", max_iter=60), tmp_path / "storage")
 
     def reported_10():
         client, children = runs(cluster, "outage")

@@ -12,11 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from .local_cluster import BIN
-from .sweep_helpers import SMOKE, steps, wait_for
+from .sweep_helpers import SMOKE, spec_file, steps, wait_for
 from .three_hosts import ThreeHosts, can_make_namespaces
 
 pytestmark = pytest.mark.slow
@@ -45,15 +44,11 @@ def client(hosts, monkeypatch):
 
 
 def laptop_spec(hosts, name, max_iter):
-    """A spec that exists only on host C's disk (a folder no cluster node is told about)."""
-    content = yaml.safe_load(SMOKE.read_text())
-    content["name"] = name
-    content["trial"]["max_iter"] = max_iter
+    """A spec that exists only on host C's disk (a folder no cluster node is told about): the
+    smoke sweep's 2 trials of one wave, which host B's 2 CPUs run at once."""
     folder = hosts.root / "laptop"
     folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(content))
-    return path
+    return spec_file(folder, name, one_wave=True, max_iter=max_iter)
 
 
 def submit(hosts, spec):
@@ -104,13 +99,13 @@ def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host(hosts
     stdout, stderr = laptop.communicate(timeout=900)
     wall = time.time() - started
     assert laptop.returncode == 0, f"{stdout[-2000:]}\n{stderr[-5000:]}"
-    assert "submitted to the Ray cluster at" in stderr and "sweep threehosts: 4 finished" in stderr, stderr[-3000:]
+    assert "submitted to the Ray cluster at" in stderr and "sweep threehosts: 2 finished" in stderr, stderr[-3000:]
     nodes = hosts.alive_nodes()
     runs = trial_runs(client, "threehosts")
-    assert len(runs) == 4
+    assert len(runs) == 2
     placed = {nodes.get(run.data.tags["ray_node_id"], "gone") for run in runs}
     assert placed == {"B"}, placed
-    assert_complete_in_postgres(hosts, "threehosts", 4, 20)
+    assert_complete_in_postgres(hosts, "threehosts", 2, 20)
     grids = {a.path for a in client.list_artifacts(runs[0].info.run_id, "samples")}
     assert "samples/samples_0000020.png" in grids                   # artifacts through the server
     search = f"{hosts.tracking_uri}/api/2.0/mlflow/experiments/search?max_results=5"
@@ -137,7 +132,7 @@ def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host(hosts
                   "--storage", hosts.root / "no-user")
     assert no_user.returncode == 2 and "refused the request (HTTP 401" in no_user.stderr, no_user.stderr[-3000:]
     assert not (hosts.root / "no-user").exists()
-    print(f"three hosts: nodes {sorted(set(nodes.values()))}, trials on {placed}, 4 runs FINISHED in PostgreSQL; "
+    print(f"three hosts: nodes {sorted(set(nodes.values()))}, trials on {placed}, 2 runs FINISHED in PostgreSQL; "
           f"request without credentials: 401; submitted from C, sweep wall time {wall:.0f} s")
 
 
@@ -162,7 +157,7 @@ def test_ctrl_c_detaches_and_the_sweep_goes_on(hosts, client):
     while job_status(hosts, submitted[0]) not in ("SUCCEEDED", "FAILED", "STOPPED") and time.time() < deadline:
         time.sleep(2)
     assert job_status(hosts, submitted[0]) == "SUCCEEDED"
-    assert_complete_in_postgres(hosts, "detached", 4, 20)
+    assert_complete_in_postgres(hosts, "detached", 2, 20)
 
 
 def test_a_killed_worker_host_resumes_its_trial_from_the_checkpoint_into_the_same_run(hosts, client):
@@ -192,8 +187,8 @@ def test_a_killed_worker_host_resumes_its_trial_from_the_checkpoint_into_the_sam
     assert laptop.returncode == 0, f"{stdout[-2000:]}\n{stderr[-5000:]}"
     assert "failed; Ray retries it from its last checkpoint" in stderr
     runs = trial_runs(client, "hostkill")
-    assert len(runs) == 4 and len({r.data.params["ray_trial_id"] for r in runs}) == 4      # none doubled
-    assert_complete_in_postgres(hosts, "hostkill", 4, 60)
+    assert len(runs) == 2 and len({r.data.params["ray_trial_id"] for r in runs}) == 2      # none doubled
+    assert_complete_in_postgres(hosts, "hostkill", 2, 60)
     moved = client.get_run(killed["run"]).data.tags["ray_nodes"].split(",")
     assert len(moved) == 2 and moved[0] != moved[1], moved             # B's old node, then B's new one
     resumed = [line for path in (hosts.root / "rayB").rglob("worker-*.out") for line in
