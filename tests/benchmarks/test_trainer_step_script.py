@@ -142,13 +142,13 @@ def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
     over them, and each sweep's time."""
     import yaml
 
+    from ..orchestrator.sweep_helpers import first_axis_only
+
     specs = []
     for model in ("alphagan", "wgangp"):
         spec = yaml.safe_load((SCRIPT.parents[1] / "search_spaces" / f"digits_{model}.yaml").read_text())
         spec["trial"].update(max_iter=40, report_every=20)
-        first, *_ = spec["grid"]                                    # 2 trials, one wave: the first axis only
-        spec["trial"].update({name: values[0] for name, values in spec["grid"].items() if name != first})
-        spec["grid"] = {first: spec["grid"][first]}
+        first_axis_only(spec)                                       # 2 trials, one wave
         spec["independent_critic"].update(steps_per_report=5, width=0.125)
         spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
         specs.append(tmp_path / f"{model}.yaml")

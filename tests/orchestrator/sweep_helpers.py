@@ -12,17 +12,24 @@ from mlflow.tracking import MlflowClient
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
+def first_axis_only(spec):
+    """Cut a spec's grid to its first axis, fixing the other axes at their first value (in the
+    spec's trial settings); returns the spec."""
+    _, *others = spec["grid"]
+    spec["trial"].update({axis: spec["grid"].pop(axis)[0] for axis in others})
+    return spec
+
+
 def spec_file(folder, name, resources=None, one_wave=False, **trial):
     """The smoke spec under another name, with these trial settings and resources. ``one_wave``
-    keeps only the grid's first axis (the others at their first value): 2 trials, which run at
-    once on 2 CPUs, where the test needs no second wave."""
+    keeps only the grid's first axis (``first_axis_only``): 2 trials, which run at once on 2 CPUs,
+    where the test needs no second wave."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec["name"] = name
     spec["trial"].update(trial)
     spec["resources"].update(resources or {})
     if one_wave:
-        first, *others = spec["grid"]
-        spec["trial"].update({axis: spec["grid"].pop(axis)[0] for axis in others})
+        first_axis_only(spec)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
