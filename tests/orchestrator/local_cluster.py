@@ -5,7 +5,6 @@ also after a failure."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import secrets
@@ -19,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .postgres import start_postgres, stop_postgres
+
 BIN = Path(sys.executable).parent
 
 
@@ -26,15 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def postgres_bin() -> Path | None:
-    """Folder of PostgreSQL's server programs (Debian: /usr/lib/postgresql/<v>/bin), or None."""
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(versions[-1]).parent if versions else None
 
 
 def _wait(condition, timeout: float, what: str) -> None:
@@ -51,7 +43,6 @@ class LocalCluster:
         # PostgreSQL refuses to run as root and needs every parent folder readable by its user
         self.root = Path(tempfile.mkdtemp(prefix="alphagan-cluster-", dir="/tmp"))
         self.root.chmod(0o755)
-        self.pg_bin = postgres_bin()
         self.pg_port, self.mlflow_port, self.ray_port = free_port(), free_port(), free_port()
         self.worker_manager_port = free_port()
         self.password = secrets.token_hex(12)
@@ -66,28 +57,7 @@ class LocalCluster:
         return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
     def start_postgres(self) -> None:
-        data, sockets = self.root / "pgdata", self.root / "pgsock"
-        sockets.mkdir()
-        pwfile = self.root / "pgpass"
-        pwfile.write_text(self.password + "\n")
-        if os.geteuid() == 0:
-            shutil.chown(sockets, "postgres")
-            shutil.chown(pwfile, "postgres")
-            data.mkdir()
-            shutil.chown(data, "postgres")
-        subprocess.run(self._as_postgres([str(self.pg_bin / "initdb"), "-D", str(data), "-U", "mlflow",
-                                          "--pwfile", str(pwfile), "--auth-host=scram-sha-256",
-                                          "--auth-local=trust"]), check=True, capture_output=True)
-        pg_log = self.root / "postgres.log"
-        if os.geteuid() == 0:
-            pg_log.touch()
-            shutil.chown(pg_log, "postgres")
-        subprocess.run(self._as_postgres([str(self.pg_bin / "pg_ctl"), "-D", str(data), "-l", str(pg_log), "-w",
-                                          "-o", f"-p {self.pg_port} -k {sockets} -c listen_addresses=127.0.0.1",
-                                          "start"]), check=True, capture_output=True)
-        subprocess.run(self._as_postgres([str(self.pg_bin / "createdb"), "-h", str(sockets), "-p",
-                                          str(self.pg_port), "-U", "mlflow", "mlflow"]), check=True,
-                       capture_output=True)
+        start_postgres(self.root, self.pg_port, self.password, self._as_postgres)
 
     @property
     def backend_uri(self) -> str:
@@ -200,7 +170,5 @@ class LocalCluster:
     def stop(self) -> None:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], env=self.ray_env, capture_output=True, timeout=120)
         self.stop_mlflow()
-        if self.pg_bin is not None and (self.root / "pgdata" / "postmaster.pid").exists():
-            subprocess.run(self._as_postgres([str(self.pg_bin / "pg_ctl"), "-D", str(self.root / "pgdata"),
-                                              "-m", "immediate", "stop"]), capture_output=True, timeout=60)
+        stop_postgres(self.root, self._as_postgres)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -14,7 +14,8 @@ from collections import Counter
 import pytest
 from mlflow.tracking import MlflowClient
 
-from .local_cluster import LocalCluster, postgres_bin
+from .local_cluster import LocalCluster
+from .postgres import postgres_bin
 from .sweep_helpers import spec_file, steps, wait_for
 
 pytestmark = pytest.mark.slow

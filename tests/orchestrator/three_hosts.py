@@ -25,7 +25,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .local_cluster import BIN, _wait, postgres_bin
+from .local_cluster import BIN, _wait
+from .postgres import postgres_bin, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_SERVER = REPO / "docker" / "mlflow-server.sh"
@@ -53,7 +54,6 @@ class ThreeHosts:
         self.root.chmod(0o755)
         self.log = self.root / "logs"
         self.log.mkdir()
-        self.pg_bin = postgres_bin()
         self.pg_port, self.mlflow_port = 5432, 5000
         self.db_password = secrets.token_hex(16)
         self.user, self.password = "sweeper", secrets.token_hex(16)
@@ -90,20 +90,7 @@ class ThreeHosts:
         return self.on("A", ["runuser", "-u", "postgres", "--", *command])
 
     def start_postgres(self) -> None:
-        data, sockets, pwfile = self.root / "pgdata", self.root / "pgsock", self.root / "pgpass"
-        sockets.mkdir()
-        data.mkdir()
-        pwfile.write_text(self.db_password + "\n")
-        pg_log = self.root / "postgres.log"
-        pg_log.touch()
-        for path in (sockets, data, pwfile, pg_log):
-            shutil.chown(path, "postgres")
-        self._sh(*self._as_postgres([str(self.pg_bin / "initdb"), "-D", str(data), "-U", "mlflow", "--pwfile",
-                                     str(pwfile), "--auth-host=scram-sha-256", "--auth-local=trust"]))
-        self._sh(*self._as_postgres([str(self.pg_bin / "pg_ctl"), "-D", str(data), "-l", str(pg_log), "-w", "-o",
-                                     f"-p {self.pg_port} -k {sockets} -c listen_addresses=127.0.0.1", "start"]))
-        self._sh(*self._as_postgres([str(self.pg_bin / "createdb"), "-h", str(sockets), "-p", str(self.pg_port),
-                                     "-U", "mlflow", "mlflow"]))
+        start_postgres(self.root, self.pg_port, self.db_password, self._as_postgres)
 
     def sql(self, query: str) -> list[list[str]]:
         """Rows of a query to the MLflow database, on host A."""
@@ -236,9 +223,7 @@ class ThreeHosts:
         if self.mlflow is not None and self.mlflow.poll() is None:
             os.killpg(self.mlflow.pid, signal.SIGKILL)
             self.mlflow.wait(30)
-        if (self.root / "pgdata" / "postmaster.pid").exists():
-            subprocess.run(self._as_postgres([str(self.pg_bin / "pg_ctl"), "-D", str(self.root / "pgdata"), "-m",
-                                              "immediate", "stop"]), capture_output=True, timeout=60)
+        stop_postgres(self.root, self._as_postgres)
         for host in "ABC":                            # anything left in a namespace goes with it
             if self.ns[host] in self.made:
                 netns = self._netns_id(host)
