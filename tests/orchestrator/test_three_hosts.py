@@ -6,6 +6,7 @@ its checkpoint into the same MLflow run."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -52,11 +53,15 @@ def laptop_spec(hosts, name, max_iter):
 
 
 def submit(hosts, spec):
-    """`orchestrate sweep` on host C, streaming the job's output."""
+    """`orchestrate sweep` on host C, streaming the job's output, with Ctrl-C (SIGINT) handled as in
+    a terminal: pytest run in the background of a non-interactive shell (`nohup make test &`, some
+    CI wrappers) starts with SIGINT ignored, its children inherit that, and Python then installs no
+    KeyboardInterrupt for the user's Ctrl-C."""
     command = ["orchestrate", "sweep", str(spec), "--address", f"http://{hosts.ip['A']}:8265",
                "--tracking-uri", hosts.tracking_uri, "--storage", str(hosts.root / "shared" / "sweeps")]
     return subprocess.Popen(hosts.on("C", command), env=hosts.laptop_env(), cwd=spec.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def cli(env, *args):
@@ -148,7 +153,7 @@ def test_ctrl_c_detaches_and_the_sweep_goes_on(hosts, client):
         return bool(submitted)
 
     wait_for(submitted_line, 120, "the submitted line", laptop)
-    laptop.send_signal(2)                                             # Ctrl-C
+    laptop.send_signal(signal.SIGINT)                                 # Ctrl-C
     _, stderr = laptop.communicate(timeout=60)
     assert laptop.returncode == 0, stderr
     assert f"detached: sweep detached goes on in job {submitted[0]}" in stderr
