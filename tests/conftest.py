@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("ALPHAGAN_CACHE", None)
     else:
         os.environ["ALPHAGAN_CACHE"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_children():
+    """A test's Ctrl-C (SIGINT) reaches the commands it starts, as in a terminal. pytest run in the
+    background of a non-interactive shell (`nohup make test &`, some CI wrappers) starts with
+    SIGINT ignored, and a child inherits "ignored" through exec: Python then sets no handler, and
+    `orchestrate sweep --address` (whose Ctrl-C detaches) streamed on to the sweep's end. With a
+    handler here, children start with SIGINT at its default."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)

@@ -53,15 +53,11 @@ def laptop_spec(hosts, name, max_iter):
 
 
 def submit(hosts, spec):
-    """`orchestrate sweep` on host C, streaming the job's output, with Ctrl-C (SIGINT) handled as in
-    a terminal: pytest run in the background of a non-interactive shell (`nohup make test &`, some
-    CI wrappers) starts with SIGINT ignored, its children inherit that, and Python then installs no
-    KeyboardInterrupt for the user's Ctrl-C."""
+    """`orchestrate sweep` on host C, streaming the job's output."""
     command = ["orchestrate", "sweep", str(spec), "--address", f"http://{hosts.ip['A']}:8265",
                "--tracking-uri", hosts.tracking_uri, "--storage", str(hosts.root / "shared" / "sweeps")]
     return subprocess.Popen(hosts.on("C", command), env=hosts.laptop_env(), cwd=spec.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def cli(env, *args):
