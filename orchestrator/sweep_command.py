@@ -20,9 +20,9 @@ SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
 Every grid point (times every seed) is one trial. Trials run on GPUs with fractional shares when
 the cluster has GPUs, on CPUs otherwise. Each trial starts an independent Wasserstein critic as a
 Ray actor in resources it reserved; the critic's process starts with the trial and it trains from
-half of max_iter on. A failed trial is retried from its last
-checkpoint (max_failures in the spec); an interrupted sweep continues with --resume without
-rerunning finished trials. MLflow: one parent run per sweep, one child run per trial.
+half of max_iter on, beside the trial. A failed trial is retried from its last checkpoint
+(max_failures in the spec); an interrupted sweep continues with --resume without rerunning
+finished trials. MLflow: one parent run per sweep, one child run per trial.
 """
 
 
