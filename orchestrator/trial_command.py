@@ -21,14 +21,14 @@ encoder) are written to --out at every report and at the end. Running the same c
 resumes from the checkpoint in --out and continues bit-identically on CPU; a finished trial is
 not retrained. Ctrl-C stops after the current iteration and saves a checkpoint.
 
-{names}
+{hyperparameters}
 """
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "trial", help="run one trial without Ray", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=HELP.format(names=textwrap.fill(
+        description=HELP.format(hyperparameters=textwrap.fill(
             "Hyperparameters: " + ", ".join(TrialConfig.field_names()), width=99)))
     parser.add_argument("spec", nargs="?", help="YAML file: a mapping of hyperparameters or a "
                         "spec with a 'trial:' section (e.g. search_spaces/quickstart.yaml)")
