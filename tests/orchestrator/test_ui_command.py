@@ -13,11 +13,7 @@ import pytest
 from orchestrator.layout import default_tracking_uri
 from orchestrator.tracking import ensure_experiment
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..ports import free_port
 
 
 def listening_addresses(port: int) -> set[str]:
