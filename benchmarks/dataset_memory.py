@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MIN_IMAGES = 80                                     # CelebA's split is 80/10/10; the trials sample batches of 64
 
 TRIAL = textwrap.dedent("""
     import sys, time
@@ -49,7 +50,11 @@ def rollup(pid: int) -> dict[str, int]:
 
 
 def measure(code: Path, data_root: Path, trials: int) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(prefix="dataset-memory-"))
+    with tempfile.TemporaryDirectory(prefix="dataset-memory-") as work:
+        return measure_in(Path(work), code, data_root, trials)
+
+
+def measure_in(work: Path, code: Path, data_root: Path, trials: int) -> dict[str, float]:
     # run in an empty folder: `python -c` puts the working folder first on sys.path, before PYTHONPATH
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1",
            "ALPHAGAN_CACHE": os.environ.get("ALPHAGAN_CACHE", str(work / "cache"))}
@@ -77,16 +82,24 @@ def measure(code: Path, data_root: Path, trials: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=4000)
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--images", type=int, default=4000,
+                        help=f"synthetic CelebA images (at least {MIN_IMAGES}: 80 %% of them train, a batch is 64)")
+    parser.add_argument("--trials", type=int, default=8, help="trial processes reading the dataset at once")
     parser.add_argument("--code", action="append", type=Path,
                         help="checkout(s) to measure (default: this one); give --code twice to compare")
     args = parser.parse_args()
+    if args.images < MIN_IMAGES:
+        parser.error(f"--images {args.images}: the training split (80 %) must hold a batch of 64; give at least "
+                     f"{MIN_IMAGES}")
     sys.path.insert(0, str(HERE))
     from celeba_like import write_celeba_like
 
-    data_root = Path(tempfile.mkdtemp(prefix="celeba-like-"))
-    write_celeba_like(data_root, args.images)
+    with tempfile.TemporaryDirectory(prefix="celeba-like-") as data_root:
+        write_celeba_like(Path(data_root), args.images)
+        report(args, Path(data_root))
+
+
+def report(args: argparse.Namespace, data_root: Path) -> None:
     dataset_mib = args.images * 3 * 64 * 64 / 2**20
     print(f"{args.trials} trials, {args.images:,} CelebA-size JPEGs -> {dataset_mib:.0f} MiB of 64x64 uint8 "
           f"(CelebA's 202,599 faces: {202_599 * 3 * 64 * 64 / 2**30:.1f} GiB)\n")

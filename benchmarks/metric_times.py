@@ -7,13 +7,16 @@ cached) and the independent critic trained 500 steps.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def measure(critic_steps: int = 500) -> dict[str, float]:
+def measure(critic_steps: int = 500, classifier_steps: int | None = None) -> dict[str, float]:
+    """Seconds per metric; ``classifier_steps``: the classifier's training steps where none is cached
+    (default: the product's)."""
     import torch
 
     from trainer import load_dataset
@@ -21,12 +24,21 @@ def measure(critic_steps: int = 500) -> dict[str, float]:
 
     torch.manual_seed(0)
     data = load_dataset("digits", log=lambda m: None)
-    classifier = load_or_train_classifier(data, log=lambda m: print(m, file=sys.stderr))
+    classifier = load_or_train_classifier(data, steps=classifier_steps, log=lambda m: print(m, file=sys.stderr))
     timer = Timer()
     evaluate_reference(data, classifier=classifier, critic_steps=critic_steps, timer=timer)
     return dict(timer.seconds)
 
 
-if __name__ == "__main__":
-    for name, seconds in measure().items():
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--critic-steps", type=int, default=500, help="training steps of the independent critic")
+    parser.add_argument("--classifier-steps", type=int, default=None,
+                        help="training steps of the digits classifier where none is cached (default: the product's)")
+    args = parser.parse_args()
+    for name, seconds in measure(args.critic_steps, args.classifier_steps).items():
         print(f"{name:<20} {seconds:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,7 @@ import trainer_step  # noqa: E402
 
 METRIC_LABELS = {"sample_diversity": "sample diversity (5,000 MS-SSIM pairs)",
                  "classify": "in-domain classifier pass", "inception_score": "inception score",
-                 "fid": "FID", "modes": "modes and mode KL", "critic_train": "independent critic, 500 steps",
+                 "fid": "FID", "modes": "modes and mode KL", "critic_train": "independent critic, {critic_steps} steps",
                  "critic_neg_w_test": "critic -W over the test split"}
 
 
@@ -38,6 +38,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="trials of the orchestration sweep")
     parser.add_argument("--fused", type=int, default=4, help="α-GAN trials fused into one model")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="network width of the training-step and fused rows (the paper's: 1)")
+    parser.add_argument("--critic-steps", type=int, default=500, help="training steps of the metrics row's critic")
+    parser.add_argument("--classifier-steps", type=int, default=None,
+                        help="training steps of the digits classifier where none is cached (default: the product's)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     import torch
@@ -53,19 +58,20 @@ def main() -> None:
     data = trainer_step.colormnist_shaped_data()
     shares = {}
     for model in trainer_step.MODELS:
-        ours, plain, speedup, share = trainer_step.bench_model(model, data, args.iters, device)
+        ours, plain, speedup, share = trainer_step.bench_model(model, data, args.iters, device, args.width)
         shares[model] = share
         row(f"{model} step, it/s (baseline: plain eager)", f"{ours:.2f}", f"{plain:.2f}", f"{speedup:.2f}x")
     row("data sampling, share of the step (largest over models)", f"{100 * max(shares.values()):.2f} %")
-    split = trainer_step.time_split("alphagan", data, 4, device)
+    split = trainer_step.time_split("alphagan", data, 4, device, args.width)
     (ours_conv, ours_other), (plain_conv, plain_other) = split["ours"], split["plain"]
     row("alphagan step under the profiler: share of its time in convolutions (baseline: plain eager's)",
         f"{100 * ours_conv / (ours_conv + ours_other):.0f} %", f"{100 * plain_conv / (plain_conv + plain_other):.0f} %")
-    fused, alone, ratio = fused_trials.bench_fused(args.fused, data, args.iters, device)
+    fused, alone, ratio = fused_trials.bench_fused(args.fused, data, args.iters, device, args.width)
     row(f"{args.fused} α-GAN trials fused into one model: trial-it/s (baseline: one trial alone)",
         f"{fused:.2f}", f"{alone:.2f}", f"{ratio:.2f}x")
-    for name, seconds in metric_times.measure().items():
-        row(f"{METRIC_LABELS.get(name, name)} on 10,000 samples, s", f"{seconds:.2f}")
+    for name, seconds in metric_times.measure(args.critic_steps, args.classifier_steps).items():
+        label = METRIC_LABELS.get(name, name).format(critic_steps=args.critic_steps)
+        row(f"{label} on 10,000 samples, s", f"{seconds:.2f}")
     result = orchestration.measure(args.trials)
     reuse, stock = result["reuse"], result["stock"]
     row(f"sweep of {args.trials} short trials: overhead per trial, s (baseline: stock Ray Tune, no actor reuse)",
@@ -84,10 +90,10 @@ def main() -> None:
         path.write_text(
             "# Benchmarks\n\nWritten by `make bench` (`benchmarks/run_all.py`); the numbers below are from "
             f"its last run, on {device}: {machine}.\n\n{table}\n\n"
-            "**Training step**: the paper's ColorMNIST networks (Tables 3-4, width 1, latent 50), batch 64, "
-            f"{args.iters} timed iterations per side after 2 warm-up, in rounds of one iteration each in the order "
-            "this trainer, plain, plain, this trainer (medians; the speed-up is the median of the rounds' ratios, "
-            "so a machine whose speed drifts affects both alike). The plain eager baseline "
+            f"**Training step**: the paper's ColorMNIST networks (Tables 3-4, width {args.width:g}, latent 50), "
+            f"batch 64, {args.iters} timed iterations per side after 2 warm-up, in rounds of one iteration each in "
+            "the order this trainer, plain, plain, this trainer (medians; the speed-up is the median of the rounds' "
+            "ratios, so a machine whose speed drifts affects both alike). The plain eager baseline "
             "(`benchmarks/plain_eager.py`) is the same algorithm written the obvious way with stock PyTorch "
             "layers and optimizers: full graphs, zero_grad / backward / step "
             "per update. One α-GAN iteration is two encoder and two generator updates, one discriminator and one "
