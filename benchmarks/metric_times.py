@@ -30,11 +30,16 @@ def measure(critic_steps: int = 500, classifier_steps: int | None = None) -> dic
     return dict(timer.seconds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--critic-steps and --classifier-steps (also make bench's, benchmarks/run_all.py)."""
     parser.add_argument("--critic-steps", type=int, default=500, help="training steps of the independent critic")
     parser.add_argument("--classifier-steps", type=int, default=None,
                         help="training steps of the digits classifier where none is cached (default: the product's)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
     args = parser.parse_args()
     for name, seconds in measure(args.critic_steps, args.classifier_steps).items():
         print(f"{name:<20} {seconds:6.2f} s")

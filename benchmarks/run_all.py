@@ -40,9 +40,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=float, default=1.0,
                         help="network width of the training-step and fused rows (the paper's: 1)")
-    parser.add_argument("--critic-steps", type=int, default=500, help="training steps of the metrics row's critic")
-    parser.add_argument("--classifier-steps", type=int, default=None,
-                        help="training steps of the digits classifier where none is cached (default: the product's)")
+    metric_times.add_arguments(parser)
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     import torch
