@@ -10,12 +10,19 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python benchmarks/<script> args...``; fails the test with the script's stderr unless it exits 0."""
+def run(script: str, *args: str, timeout: int = 600, returncode: int = 0) -> subprocess.CompletedProcess:
+    """``python benchmarks/<script> args...``; fails the test with the script's stderr unless it exits
+    with ``returncode``."""
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          timeout=timeout)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == returncode, out.stderr[-3000:]
     return out
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """A markdown table's rows (the header's too): first cell -> the other cells."""
+    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split("|")[1:-1]]
+                                              for line in text.splitlines() if line.startswith("| "))}
 
 
 def load(module: str):

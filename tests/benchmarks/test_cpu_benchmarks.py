@@ -1,18 +1,9 @@
 """The benchmarks `make bench` runs on a CPU run end to end (no timing is asserted: speed lives in
 `make bench`, memory in benchmarks/dataset_memory.py)."""
 
-import subprocess
-import sys
-
 import pytest
 
-from .scripts import BENCHMARKS, load, run
-
-
-def table_rows(text: str) -> dict[str, list[str]]:
-    """A markdown table's rows: first cell -> the other cells."""
-    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split("|")[1:-1]]
-                                              for line in text.splitlines() if line.startswith("| "))}
+from .scripts import BENCHMARKS, load, run, table_rows
 
 
 def test_benchmark_script_prints_a_row_per_model():
@@ -62,9 +53,8 @@ def test_dataset_memory_benchmark_measures_every_trial_process():
     row = next(cells for first, cells in table_rows(out.stdout).items() if first == str(BENCHMARKS.parent))
     rss, pss, private = (float(cell.split()[0].replace(",", "")) for cell in row)
     assert 0 < private <= pss <= rss
-    refused = subprocess.run([sys.executable, str(BENCHMARKS / "dataset_memory.py"), "--images", "79"],
-                             capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2 and "at least 80" in refused.stderr.splitlines()[-1]
+    refused = run("dataset_memory.py", "--images", "79", timeout=60, returncode=2)
+    assert "at least 80" in refused.stderr.splitlines()[-1]
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .scripts import BENCHMARKS, load, run
+from .scripts import BENCHMARKS, load, run, table_rows
 
 
 @pytest.mark.slow
@@ -20,14 +20,13 @@ def test_gpu_benchmark_runs_every_packing_on_any_device(tmp_path):
     run("gpu.py", "--device", "cpu", "--width", "0.125", "--iters", "1", "--trials", "2", "--processes", "2",
         "--models", "--out", str(out_file))
     table = out_file.read_text()
-    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines()
-            if line.startswith("| ") and not line.startswith("| what")}
+    rows = table_rows(table)
     for what in ("1 α-GAN trial, fp32 (the baseline: one trial per GPU)", "1 α-GAN trial, bf16",
                  "2 trials fused into one model, fp32", "2 trials fused into one model, bf16",
                  "2 one-trial processes sharing the device (fractional GPUs), fp32"):
-        assert float(rows[what]) > 0, what
+        assert float(rows[what][0]) > 0, what
     assert not any("CUDA graphs" in what for what in rows)
-    tflops = [line.split("|")[4].split()[0] for line in table.splitlines() if "α-GAN trial, fp32" in line]
+    tflops = [cells[2].split()[0] for what, cells in rows.items() if "α-GAN trial, fp32" in what]
     assert float(tflops[0]) > 0 and "GFLOP" in table                    # the share-of-peak column
 
 
@@ -56,8 +55,7 @@ def test_grid_cost_counts_waves_of_the_packed_trials(tmp_path):
                  rates={"colormnist": {"alphagan": 800.0, "dcgan": 800.0}})
     (tmp_path / "rates.json").write_text(json.dumps(rates))
     run("grid_cost.py", "--rates", str(tmp_path / "rates.json"), "--out", str(tmp_path / "cost.md"), timeout=120)
-    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
-            for line in (tmp_path / "cost.md").read_text().splitlines() if line.startswith("| colormnist")}
+    rows = table_rows((tmp_path / "cost.md").read_text())
     assert rows["colormnist alphagan"] == ["96 x 100,000", "800", "3.3", "3.3 h", "0.6 h"]
     assert rows["colormnist dcgan"] == ["27 x 100,000", "800", "0.9", "1.1 h", "0.3 h"]
 
