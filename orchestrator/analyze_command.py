@@ -11,6 +11,7 @@ from . import layout
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
 from .sweep_state import SweepState
+from .writable import check_writable_folder
 
 ANALYZE_HELP = """Judge models by the spread over whole sweeps (Section 6 of the paper).
 
@@ -90,6 +91,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     datasets = sorted({str(d) for s in sweeps if "dataset" in s.trials for d in s.trials["dataset"].dropna()})
     reference, source = load_reference(args.reference or default_reference(datasets), datasets)
     out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")
+    check_writable_folder(out, "--out")
     for sweep in sweeps:
         counts = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v)
         log(f"{sweep.name}: {len(sweep.trials)} trials ({counts or 'none yet'})"

@@ -13,6 +13,7 @@ from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
 from . import layout
 from .errors import UsageError
+from .writable import check_writable_folder
 
 DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
 
@@ -80,20 +81,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise UsageError("--reference needs --dataset NAME")
         data = load_dataset(args.dataset, args.data_root, log=log)
+        out = Path(args.out) if args.out else layout.reference_metrics_path(data.name).parent
+        check_writable_folder(out, "--out")
         classifier = (load_or_train_classifier(data, log=log, device=args.device)
                       if data.name in DATASETS_WITH_CLASSIFIER else None)
         metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
                                      critic_steps=args.critic_steps, noise_std=args.noise_std,
                                      device=args.device, timer=timer)
-        out = Path(args.out) if args.out else layout.reference_metrics_path(data.name).parent
         record = {"reference": data.name, "metrics": metrics, "seconds": timer.seconds}
     else:
         if not args.run:
             raise UsageError("give a trial's output folder, or --reference --dataset NAME")
+        out = Path(args.out or args.run)
+        check_writable_folder(out, "--out")
         metrics, cfg = evaluate_checkpoint(args.run, samples=args.samples, critic_steps=args.critic_steps,
                                            data_root=args.data_root, device=args.device,
                                            inception=_inception(args), timer=timer, log=log)
-        out = Path(args.out or args.run)
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}
     print_table(metrics, timer)

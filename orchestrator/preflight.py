@@ -21,6 +21,7 @@ from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
+from .writable import check_writable_folder
 
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432, "mysql": 3306,
@@ -42,7 +43,7 @@ class Checked:
 def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resume: bool,
               data_root: str | None) -> Checked:
     check_restorable(spec, storage, resume)
-    check_storage_writable(storage)
+    check_writable_folder(storage, "--storage")
     fingerprint = spec_sha256(spec)
     state = SweepState.load(storage, spec.name) if resume else None
     if state is not None:
@@ -65,23 +66,6 @@ def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
                          "it, or pass another --storage to start afresh")
     if resume and not restorable:
         raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
-
-
-def check_storage_writable(storage: Path) -> None:
-    """--storage is a folder this process can write (or can be created in a writable folder);
-    nothing is created here."""
-    if storage.exists():
-        if not storage.is_dir():
-            raise UsageError(f"--storage {storage} is a file, not a folder; pass a folder")
-        if not os.access(storage, os.W_OK | os.X_OK):
-            raise UsageError(f"--storage {storage} is not writable by this user; pass a folder you can write")
-        return
-    parent = storage.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--storage {storage} cannot be created: {parent} is not a writable folder; "
-                         "pass a folder you can write")
 
 
 def spec_sha256(spec: SweepSpec) -> str:

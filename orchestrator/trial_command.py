@@ -13,6 +13,7 @@ from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
 
 from .trial_spec import build_config
+from .writable import check_writable_folder
 
 HELP = """Run one trial without Ray: train a model from a YAML spec and/or --set overrides.
 
@@ -49,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
         overrides["data_root"] = args.data_root
     if args.device is not None:
         overrides["device"] = args.device
-    cfg = build_config(args.spec, overrides)
     notes: list[str] = []
+    cfg = build_config(args.spec, overrides, log=notes.append)
     data = load_dataset(cfg.dataset, cfg.data_root, log=notes.append)   # data errors come first
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
+    check_writable_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     for note in notes:

@@ -25,6 +25,12 @@ FILES = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_j
 def test_analyze_a_real_smoke_sweep(smoke_sweep, tmp_path):
     storage, sweep, _ = smoke_sweep
     assert sweep.returncode == 0, sweep.stderr[-3000:]
+    refused = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", str(SMOKE), "--storage",
+                              str(storage), "--out", "/proc/alphagan-analysis"], capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
+        "orchestrate analyze: error: --out /proc/alphagan-analysis cannot be created in /proc (No such file or "
+        "directory); pass a folder you can write")
     out = tmp_path / "analysis"
     result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", str(SMOKE), "--storage",
                              str(storage), "--out", str(out)], capture_output=True, text=True, timeout=300)

@@ -79,6 +79,9 @@ def test_storage_that_cannot_be_created_is_one_line(tmp_path):
     blocker.write_text("")
     one_error_line(run(SMOKE, "--storage", blocker / "sweeps"), "--storage", "cannot be created")
     one_error_line(run(SMOKE, "--storage", blocker), "is a file, not a folder")
+    # a folder that permission bits call writable (for root, every one) but that takes no new
+    # folder: writing is tried, so this is one line too, not mkdir's traceback after Ray started
+    one_error_line(run(SMOKE, "--storage", "/proc/alphagan-sweeps"), "--storage", "cannot be created in /proc")
 
 
 def test_a_password_in_the_tracking_uri_is_refused_on_resume_unless_given_again(tmp_path):

@@ -64,3 +64,13 @@ def test_missing_inception_weights_is_one_line(tmp_path):
     line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "synthetic",
                                       "--inception-weights", tmp_path / "nope.pth", "--critic-steps", "0"))
     assert "Inception-v3 weights not found" in line
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_evaluating(tmp_path):
+    """Checked before the metrics are computed (a long evaluation is not lost at its last step)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, needle in [("/proc/alphagan-ref", "--out /proc/alphagan-ref cannot be created in /proc"),
+                        (blocker, f"--out {blocker} is a file, not a folder")]:
+        line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "synthetic", "--out", out))
+        assert line.startswith("orchestrate evaluate: error: ") and needle in line

@@ -5,11 +5,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
 from trainer import TrialConfig
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = dict(model="alphagan", dataset="synthetic", device="cpu", width=0.125, batch_size=16,
             latent_dim=8, report_every=5)
 
@@ -53,6 +55,36 @@ def error_line(result):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     return lines[0]
+
+
+def test_the_readme_command_runs_a_sweep_specs_trial_section(tmp_path):
+    """README: `orchestrate trial search_spaces/quickstart.yaml`: a sweep spec, with sections
+    only a sweep uses (resources, independent_critic, max_failures) and no grid, so no note."""
+    out_dir = tmp_path / "q"
+    result = orchestrate("trial", "search_spaces/quickstart.yaml", "--set", "max_iter=2", "--set", "report_every=2",
+                         "--out", out_dir, "--no-progress", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "finished: finished 2 iterations" in result.stderr and "varied by the sweep" not in result.stderr
+    config = yaml.safe_load((out_dir / "config.yaml").read_text())
+    assert (config["latent_dim"], config["width"], config["max_iter"]) == (10, 0.25, 2)
+
+
+def test_a_grid_spec_says_which_varied_hyperparameters_the_trial_leaves_to_defaults(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"name": "g", "trial": {**TINY, "max_iter": 1}, "seeds": [0, 1],
+                                    "grid": {"lr_generator": [1e-4, 5e-4], "latent_dim": [4, 8]},
+                                    "resources": {"cpus": 1}}))
+    result = orchestrate("trial", path, "--set", "latent_dim=4", "--out", tmp_path / "o", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    note = next(line for line in result.stderr.splitlines() if "varied by the sweep" in line)
+    assert "lr_generator, seed (varied by the sweep)" in note and "latent_dim" not in note
+    assert yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())["latent_dim"] == 4
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_training(tmp_path):
+    line = error_line(orchestrate("trial", spec(tmp_path, max_iter=10), "--out", "/proc/alphagan-trial"))
+    assert line == ("orchestrate trial: error: --out /proc/alphagan-trial cannot be created in /proc "
+                    "(No such file or directory); pass a folder you can write")
 
 
 def test_unknown_hyperparameter_is_one_clear_line(tmp_path):
