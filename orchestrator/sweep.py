@@ -200,7 +200,7 @@ def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifie
     models = len(spec.tune_trials)
     fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
     on = "GPUs" if placement.trial_gpus(spec, cluster_gpus) else "CPUs"
-    _log(f"sweep {spec.name}: {spec.trial_count} trials{fused} on {on} ({pgf.bundles}), storage "
+    _log(f"sweep {spec.name}: {spec.trial_count} trial{'s' * (spec.trial_count != 1)}{fused} on {on} ({pgf.bundles}), storage "
          f"{settings.experiment_dir}, tracking {settings.tracking_uri}")
     return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
 

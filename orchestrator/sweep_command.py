@@ -59,7 +59,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         for trial in spec.trials:
             print(json.dumps(trial, sort_keys=True))
         what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
-                else f"{len(spec.trials)} trials")
+                else f"{len(spec.trials)} trial{'s' * (len(spec.trials) != 1)}")
         if spec.fuse_trials > 1:
             what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}", file=sys.stderr)

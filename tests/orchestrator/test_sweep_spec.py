@@ -94,6 +94,9 @@ def test_dry_run_prints_one_json_object_per_trial_and_the_count():
     lines = out.stdout.splitlines()
     assert len(lines) == 32 and all(json.loads(line)["model"] == "alphagan" for line in lines)
     assert "celeba_alphagan: 32 trials" in out.stderr
+    one = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(SPACES / "quickstart.yaml"),
+                          "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0 and one.stderr.strip() == "quickstart: 1 trial", one.stderr
 
 
 def test_seeds_repeat_every_grid_point(tmp_path):
