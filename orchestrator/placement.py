@@ -4,6 +4,7 @@ critic's (so the critic can neither starve nor be starved), and torch threads pe
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 from .settings import IndependentCriticSettings
@@ -71,3 +72,27 @@ def placement_group_factory(spec: SweepSpec, cluster_gpus: float):
     from ray import tune
 
     return tune.PlacementGroupFactory(bundles(spec, cluster_gpus), strategy="PACK")
+
+
+def short_resources(needed: list[dict[str, float]], nodes: list[dict[str, float]]) -> list[str]:
+    """The resources (CPU, GPU) that keep a trial's bundles from ever being placed on these nodes
+    (each bundle on one node; PACK may spread a group's bundles over several); [] when they fit."""
+    capacities: list[dict[str, float]] = []
+    for node in nodes:          # nodes alike count once per bundle: a few hundred nodes stay cheap
+        capacity = {kind: node.get(kind, 0.0) for kind in ("CPU", "GPU")}
+        if capacities.count(capacity) < len(needed):
+            capacities.append(capacity)
+
+    def fits(kinds: tuple[str, ...]) -> bool:
+        for where in itertools.product(range(len(capacities)), repeat=len(needed)):
+            used: dict[int, dict[str, float]] = {}
+            for bundle, node in zip(needed, where, strict=True):
+                for kind in kinds:
+                    used.setdefault(node, dict.fromkeys(kinds, 0.0))[kind] += bundle.get(kind, 0.0)
+            if all(used[n][k] <= capacities[n][k] + 1e-9 for n in used for k in kinds):
+                return True
+        return False
+
+    if fits(("CPU", "GPU")):
+        return []
+    return [kind for kind in ("CPU", "GPU") if not fits((kind,))] or ["CPU", "GPU"]

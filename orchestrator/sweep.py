@@ -51,6 +51,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     with ray_session(spec, options, checked.tracking_uri) as cluster_gpus:
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
+        check_fits(spec, cluster_gpus, options.address)
         state = open_sweep_run(spec, storage, checked)
         with failed_on_error(state, new=checked.state is None):
             settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
@@ -135,6 +136,31 @@ def check_gpus(spec: SweepSpec, cluster_gpus: float) -> None:
                         f"{where}; run it on GPUs or set device: auto")
 
 
+SHORT_HINTS = {"CPU": "lower resources.cpus (or independent_critic.cpus)",
+               "GPU": "set resources.gpus: auto (GPU trials where there are GPUs) or lower resources.gpus (or "
+                      "independent_critic.gpus)"}
+
+
+def check_fits(spec: SweepSpec, cluster_gpus: float, address: str | None) -> None:
+    """A trial that reserves more than any node can give waits for ever, silently: on this machine's
+    own Ray that is one line before anything starts; a cluster may still grow (an autoscaler),
+    so there it is a warning."""
+    import ray
+
+    needed = placement.bundles(spec, cluster_gpus)
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    short = placement.short_resources(needed, nodes)
+    if not short:
+        return
+    have = "; ".join(sorted({f"CPU {n.get('CPU', 0):g}, GPU {n.get('GPU', 0):g}" for n in nodes})) or "no node"
+    what = f"a trial reserves {needed} (its bundle, then its critic's), more {' and '.join(short)} than"
+    hint = "; ".join(SHORT_HINTS[kind] for kind in short)
+    if not address:
+        raise SpecError(f"{spec.path}: {what} this machine has ({have}): {hint}, or run on a cluster with --address")
+    _log(f"warning: {what} any node of the cluster has now ({have}): its trials wait until such a node joins "
+         f"(an autoscaler adds it); otherwise stop with Ctrl-C and {hint}")
+
+
 def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepState:
     """The sweep's experiment and parent run: created (and written to the state file) by a new
     sweep, read back by --resume."""
@@ -200,8 +226,9 @@ def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifie
     models = len(spec.tune_trials)
     fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
     on = "GPUs" if placement.trial_gpus(spec, cluster_gpus) else "CPUs"
-    _log(f"sweep {spec.name}: {spec.trial_count} trial{'s' * (spec.trial_count != 1)}{fused} on {on} ({pgf.bundles}), storage "
-         f"{settings.experiment_dir}, tracking {settings.tracking_uri}")
+    trials = f"{spec.trial_count} trial{'s' * (spec.trial_count != 1)}"
+    _log(f"sweep {spec.name}: {trials}{fused} on {on} ({pgf.bundles}), storage {settings.experiment_dir}, "
+         f"tracking {settings.tracking_uri}")
     return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
 
 

@@ -74,6 +74,22 @@ def test_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
     assert time.time() - started < 60 and not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("resources, critic, needle", [
+    ({"cpus": 4096}, {}, "more CPU than this machine has"),
+    ({"cpus": 1, "gpus": 512}, {}, "more GPU than this machine has"),
+    ({"cpus": 1}, {"gpus": 512}, "more GPU than this machine has"),
+])
+def test_a_trial_bigger_than_the_machine_is_one_line_not_a_silent_wait(tmp_path, resources, critic, needle):
+    """Before, Ray Tune waited for ever for resources this machine's Ray does not have, printing nothing."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["resources"] = resources
+    spec["independent_critic"].update(critic)
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    one_error_line(run(path, "--storage", tmp_path / "s"), str(path), "a trial reserves", needle)
+    assert not (tmp_path / "s").exists()
+
+
 def test_storage_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -63,3 +63,49 @@ def test_eight_trials_and_their_critics_are_placed_on_one_gpu(tmp_path):
             remove_placement_group(group)
     finally:
         ray.shutdown()
+
+
+NODE_2CPU, NODE_8CPU_1GPU = {"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}
+
+
+@pytest.mark.parametrize("needed, nodes, short", [
+    ([{"CPU": 1.5}, {"CPU": 0.5}], [NODE_2CPU], []),
+    ([{"CPU": 2.0}, {"CPU": 0.5}], [NODE_2CPU], ["CPU"]),
+    ([{"CPU": 2.0}, {"CPU": 0.5}], [NODE_2CPU, NODE_2CPU], []),             # PACK spreads the bundles
+    ([{"CPU": 4.0}, {"CPU": 0.5}], [NODE_2CPU, NODE_2CPU, NODE_2CPU], ["CPU"]),   # no bundle splits
+    ([{"CPU": 1.0, "GPU": 1.0}, {"CPU": 0.5}], [NODE_2CPU], ["GPU"]),
+    ([{"CPU": 1.0, "GPU": 0.9}, {"CPU": 1.0, "GPU": 0.2}], [NODE_8CPU_1GPU], ["GPU"]),
+    ([{"CPU": 1.0, "GPU": 0.9}, {"CPU": 1.0, "GPU": 0.2}], [NODE_8CPU_1GPU, NODE_2CPU, NODE_8CPU_1GPU], []),
+    ([{"CPU": 3.0}, {"CPU": 1.0, "GPU": 1.0}], [NODE_2CPU, {"CPU": 1.0, "GPU": 1.0}], ["CPU"]),
+    ([{"CPU": 16.0, "GPU": 2.0}], [NODE_8CPU_1GPU] * 300, ["CPU", "GPU"]),
+    ([{"CPU": 1.0}], [], ["CPU", "GPU"]),
+])
+def test_short_resources_are_what_no_placement_on_the_nodes_can_give(needed, nodes, short):
+    assert placement.short_resources(needed, nodes) == short
+
+
+def test_short_resources_agrees_with_ray_on_a_real_node(tmp_path, capsys):
+    """On a 2-CPU Ray node: a group short_resources passes is placed by Ray; one it refuses is not."""
+    fits = placement.bundles(spec_with(tmp_path, {"cpus": 1.5, "gpus": 0}, {"cpus": 0.5, "gpus": 0}), 0)
+    too_big = placement.bundles(spec_with(tmp_path, {"cpus": 2, "gpus": 0}, {"cpus": 0.5, "gpus": 0}), 0)
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+        assert placement.short_resources(fits, nodes) == [] and placement.short_resources(too_big, nodes) == ["CPU"]
+        placed = placement_group(fits, strategy="PACK")
+        assert placed.wait(timeout_seconds=60)
+        remove_placement_group(placed)
+        never = placement_group(too_big, strategy="PACK")
+        assert not never.wait(timeout_seconds=3)
+        remove_placement_group(never)
+
+        from orchestrator.errors import SpecError
+        from orchestrator.sweep import check_fits
+        spec = spec_with(tmp_path, {"cpus": 2, "gpus": 0}, {"cpus": 0.5, "gpus": 0})
+        with pytest.raises(SpecError, match=r"more CPU than this machine has \(CPU 2, GPU 0\): lower resources.cpus"):
+            check_fits(spec, 0, address=None)
+        check_fits(spec, 0, address="ray-head:6379")        # a cluster may still grow: a warning, no error
+        assert capsys.readouterr().err.startswith("warning: a trial reserves [{'CPU': 2}, {'CPU': 0.5}] (its bundle, "
+                                                  "then its critic's), more CPU than any node of the cluster has now")
+    finally:
+        ray.shutdown()
