@@ -6,6 +6,7 @@ On disk, under the sweep's ``--storage`` folder::
 
     mlflow.db                       the default SQLite tracking store (+ mlartifacts/)
     <name>.sweep.json               the sweep's state (sweep_state.SweepState)
+    <name>.driver.lock              held (flock) by the one driver running the sweep; who holds it
     <name>/                         Ray Tune's experiment folder
         trial_<id>/work/            one Ray Tune trial's own folder
             checkpoint/             its checkpoints (fused: checkpoints/<k>/, work/<k>/ per trial)
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEFAULT_DB = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
+DRIVER_LOCK_SUFFIX = ".driver.lock"
 WORK = "work"
 CHECKPOINT = "checkpoint"
 FUSED_CHECKPOINTS = "checkpoints"
@@ -42,6 +44,10 @@ DEFAULT_STORAGE = "runs/sweeps"
 
 def state_path(storage: Path, name: str) -> Path:
     return storage / f"{name}{STATE_SUFFIX}"
+
+
+def driver_lock_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{DRIVER_LOCK_SUFFIX}"
 
 
 def default_tracking_uri(storage: Path) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import layout, placement, tracking
+from .driver_lock import driver_lock
 from .errors import SpecError, UsageError
 from .local_node import runs_a_ray_node
 from .preflight import Checked, preflight
@@ -52,15 +53,16 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
         check_fits(spec, cluster_gpus, options.address)
-        state = open_sweep_run(spec, storage, checked)
-        with failed_on_error(state, new=checked.state is None):
-            settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
-            trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus)
-            fit_started = time.perf_counter()
-            results = fit(spec, storage, trainable, settings, options)
-            _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
-                 f"{time.perf_counter() - fit_started:.1f} s")
-            summary = record_outcome(spec, storage, state, results)
+        with driver_lock(storage, spec.name):
+            state = open_sweep_run(spec, storage, checked)
+            with failed_on_error(state, new=checked.state is None):
+                settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
+                trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus)
+                fit_started = time.perf_counter()
+                results = fit(spec, storage, trainable, settings, options)
+                _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
+                     f"{time.perf_counter() - fit_started:.1f} s")
+                summary = record_outcome(spec, storage, state, results)
     return report_outcome(spec, storage, checked.tracking_uri, summary, options)
 
 

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
+from orchestrator.driver_lock import driver_lock
+from orchestrator.errors import UsageError
+
 from .sweep_helpers import (
     SMOKE,
     child_runs,
@@ -127,8 +130,15 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         ready = children_when_ready(tmp_path, "resumed")
         return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
 
+    def held_by_it_then_interrupt(process):
+        """The running driver holds the sweep's lock (a second driver would be refused), then Ctrl-C."""
+        with pytest.raises(UsageError, match=rf"is being run by another driver \(pid {process.pid} on "):
+            with driver_lock(tmp_path, "resumed"):
+                pass
+        process.send_signal(signal.SIGINT)
+
     returncode, _, stderr = sweep_until(spec, tmp_path, one_finished, "a finished trial",
-                                        lambda process: process.send_signal(signal.SIGINT), timeout=300)
+                                        held_by_it_then_interrupt, timeout=300)
     assert returncode == 130, stderr[-3000:]
     assert "--resume" in stderr
     client, _, before = child_runs(tmp_path, "resumed")
