@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ def driver_lock(storage: Path, name: str) -> Iterator[None]:
             holder = handle.read().strip() or "a process that has not said who it is yet"
             raise UsageError(f"sweep {name!r} in {storage} is being run by another driver ({holder}); let it "
                              "finish, or stop it (Ctrl-C there, or ray job stop) before you resume it") from None
+        except OSError as err:          # a file system without locks (some FUSE mounts): go on unguarded
+            print(f"warning: cannot lock {path} ({err.strerror or type(err).__name__}); make sure no other driver "
+                  f"runs sweep {name!r}", file=sys.stderr, flush=True)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")

@@ -64,3 +64,19 @@ def test_orchestrate_sweep_of_a_sweep_another_driver_runs_is_one_line_and_starts
     assert lines[0].startswith(f"orchestrate sweep: error: sweep 'smoke' in {tmp_path} is being run by another "
                                f"driver (pid {os.getpid()} on ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["smoke.driver.lock"]    # no MLflow store, no state
+
+
+def test_a_file_system_without_locks_gives_a_warning_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ran = []
+    with driver_lock(tmp_path, "grid"):
+        ran.append(True)
+    assert ran == [True]
+    assert capsys.readouterr().err == (f"warning: cannot lock {tmp_path / 'grid.driver.lock'} (No locks available); "
+                                       "make sure no other driver runs sweep 'grid'\n")
