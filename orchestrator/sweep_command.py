@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,10 +76,25 @@ def run_sweep_command(args: argparse.Namespace) -> int:
                                         data_root=args.data_root, verbose=args.verbose))
 
 
+def check_port_free(port: int) -> None:
+    """The UI's port, before the server starts: in use, MLflow's server says so in the middle of
+    its start-up lines and exits 0, while another server goes on answering on that port."""
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: a port is 1-65535")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise UsageError(f"--port {port} is in use on 127.0.0.1 ({err.strerror}; another MLflow UI?): stop that "
+                             "server or pass another --port") from None
+
+
 def run_ui(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or layout.default_tracking_uri(Path(args.storage))
     if args.tracking_uri is None and not (Path(args.storage) / layout.DEFAULT_DB).is_file():
         raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
+    check_port_free(args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,

@@ -54,3 +54,17 @@ def test_ui_without_a_store_is_one_clear_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert out.returncode == 2 and len(lines) == 1 and "no MLflow store in" in lines[0]
+
+
+def test_ui_on_a_port_in_use_is_one_clear_line(tmp_path):
+    """Before, MLflow's server printed 'Address already in use' among its start-up lines and exited 0."""
+    ensure_experiment(default_tracking_uri(tmp_path), "ui-check", tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", free_port()))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "ui", "--storage", str(tmp_path), "--port",
+                              str(port)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip() == (
+        f"orchestrate ui: error: --port {port} is in use on 127.0.0.1 (Address already in use; another MLflow "
+        "UI?): stop that server or pass another --port")
