@@ -7,8 +7,10 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,10 +243,31 @@ def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, opti
 
     ProgressLines.completed = set()
     tuner = build_tuner(spec, storage, trainable, settings, options.resume)
-    if options.verbose:
-        return tuner.fit()
-    with contextlib.redirect_stdout(io.StringIO()):
-        return tuner.fit()
+    with sigterm_stops_like_ctrl_c():
+        if options.verbose:
+            return tuner.fit()
+        with contextlib.redirect_stdout(io.StringIO()):
+            return tuner.fit()
+
+
+@contextlib.contextmanager
+def sigterm_stops_like_ctrl_c():
+    """SIGTERM (kill, `ray job stop`, a batch scheduler's preemption notice) stops the trials as
+    Ctrl-C does: Ray Tune saves its state, and the command ends saying how to --resume. Without
+    this, the driver's Ray core worker dies of SIGTERM with a C stack dump and no word of resuming."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        _log("SIGTERM: stopping the sweep as on Ctrl-C (Ray Tune saves its state for --resume)")
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -> dict[str, int]:

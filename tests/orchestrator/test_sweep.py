@@ -123,7 +123,9 @@ def test_a_killed_critic_is_restarted_from_its_last_state_and_the_trial_goes_on(
         assert critic == [5.0 * (k + 1) for k in range(len(critic))] and 4 <= len(critic) < 7
 
 
-def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, stop):
+    """Ctrl-C, or SIGTERM (kill, `ray job stop`, a scheduler's preemption), then --resume."""
     spec = spec_file(tmp_path, "resumed", max_iter=40)
 
     def one_finished():
@@ -135,13 +137,15 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         with pytest.raises(UsageError, match=rf"is being run by another driver \(pid {process.pid} on "):
             with driver_lock(tmp_path, "resumed"):
                 pass
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
 
     returncode, _, stderr = sweep_until(spec, tmp_path, one_finished, "a finished trial",
                                         held_by_it_then_interrupt, timeout=300)
     assert returncode == 130, stderr[-3000:]
-    assert "--resume" in stderr
-    client, _, before = child_runs(tmp_path, "resumed")
+    assert "--resume" in stderr and "SIGTERM received" not in stderr          # not Ray's C stack dump
+    assert ("SIGTERM: stopping the sweep as on Ctrl-C" in stderr) == (stop == signal.SIGTERM)
+    client, parents, before = child_runs(tmp_path, "resumed")
+    assert [p.info.status for p in parents] == ["RUNNING"]                  # left open for --resume
     finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
                 for r in before if r.data.tags.get("trial_status") == "finished"}
     assert finished
