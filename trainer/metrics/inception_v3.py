@@ -16,6 +16,26 @@ WEIGHTS_HINT = ("download torchvision's Inception-v3 weights (inception_v3_googl
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def why_not_loaded(path: Path, net: nn.Module, err: Exception) -> str:
+    """A short reason (load_state_dict's own message lists every tensor that is missing or odd)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as unreadable:  # noqa: BLE001
+        return f"not a PyTorch weights file: {type(unreadable).__name__}"
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a state dict"
+    expected, given = set(net.state_dict()), set(state)
+    missing, unknown = sorted(expected - given), sorted(given - expected)
+    if missing or unknown:
+        parts = [f"{len(missing)} of its {len(expected)} tensors missing" + (f", e.g. {missing[0]}" if missing else ""),
+                 f"{len(unknown)} unknown" + (f", e.g. {unknown[0]}" if unknown else "")]
+        return "; ".join(parts)
+    for name, tensor in net.state_dict().items():
+        if getattr(state[name], "shape", None) != tensor.shape:
+            return f"{name} has shape {tuple(getattr(state[name], 'shape', ()))}, expected {tuple(tensor.shape)}"
+    return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+
+
 class InceptionClassifier(nn.Module):
     """Images in [-1, 1] of any size -> 1000 ImageNet logits; ``features`` = 2048 pool units."""
 
@@ -30,7 +50,8 @@ class InceptionClassifier(nn.Module):
         try:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
-            raise MetricsError(f"{path} is not torchvision Inception-v3 weights ({err}); {WEIGHTS_HINT}") from None
+            raise MetricsError(f"{path} is not torchvision Inception-v3 weights ({why_not_loaded(path, net, err)}); "
+                               f"{WEIGHTS_HINT}") from None
         self.fc = net.fc
         net.fc = nn.Identity()
         self.net = net.eval()

@@ -90,3 +90,26 @@ def test_missing_inception_weights_is_a_clear_error(tmp_path):
     from trainer.metrics.inception_v3 import InceptionClassifier
     with pytest.raises(MetricsError, match="Inception-v3 weights not found at .*--inception-weights FILE"):
         InceptionClassifier(tmp_path / "inception.pth")
+
+
+def test_wrong_inception_weights_say_why_in_a_short_line(tmp_path):
+    """Not the load_state_dict message, which lists each of Inception's 580 tensors (thousands of
+    characters on the user's one error line)."""
+    from torchvision.models import inception_v3
+
+    from trainer.metrics.inception_v3 import InceptionClassifier
+
+    right = inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
+    (tmp_path / "text.pth").write_text("not weights")
+    torch.save([1, 2], tmp_path / "list.pth")
+    torch.save({"a": torch.zeros(2)}, tmp_path / "other.pth")
+    torch.save({**right, "fc.weight": torch.zeros(10, 2048)}, tmp_path / "shape.pth")
+    for name, reason in [("text", "not a PyTorch weights file: "), ("list", "it holds a list, not a state dict"),
+                         ("other", f"{len(right)} of its {len(right)} tensors missing, e.g. AuxLogits.conv0.bn.bias; "
+                                   "1 unknown, e.g. a"),
+                         ("shape", "fc.weight has shape (10, 2048), expected (1000, 2048)")]:
+        with pytest.raises(MetricsError) as err:
+            InceptionClassifier(tmp_path / f"{name}.pth")
+        message = str(err.value)
+        assert message.startswith(f"{tmp_path / name}.pth is not torchvision Inception-v3 weights ({reason}")
+        assert message.endswith("--inception-weights FILE") and len(message.replace(str(tmp_path), "")) < 330
