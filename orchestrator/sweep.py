@@ -167,8 +167,7 @@ def check_fits(spec: SweepSpec, cluster_gpus: float, address: str | None) -> Non
 
 def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepState:
     """The sweep's experiment and parent run: created (and written to the state file) by a new
-    sweep, read back by --resume."""
-    storage.mkdir(parents=True, exist_ok=True)
+    sweep, read back by --resume. The storage folder exists: the driver lock made it."""
     experiment_id = tracking.ensure_experiment(checked.tracking_uri, spec.name, storage)
     if checked.state is not None:
         state = checked.state

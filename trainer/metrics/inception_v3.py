@@ -16,24 +16,31 @@ WEIGHTS_HINT = ("download torchvision's Inception-v3 weights (inception_v3_googl
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def why_not_loaded(path: Path, net: nn.Module, err: Exception) -> str:
-    """A short reason (load_state_dict's own message lists every tensor that is missing or odd)."""
+def load_weights(net: nn.Module, path: Path) -> None:
+    """``net``'s weights from ``path``, read once; a file that does not fit is a MetricsError with a
+    short reason (load_state_dict's own message lists every tensor that is missing or odd)."""
+    def refused(reason: str) -> MetricsError:
+        return MetricsError(f"{path} is not torchvision Inception-v3 weights ({reason}); {WEIGHTS_HINT}")
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as unreadable:  # noqa: BLE001
-        return f"not a PyTorch weights file: {type(unreadable).__name__}"
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise refused(f"not a PyTorch weights file: {type(err).__name__}") from None
     if not isinstance(state, dict):
-        return f"it holds a {type(state).__name__}, not a state dict"
-    expected, given = set(net.state_dict()), set(state)
-    missing, unknown = sorted(expected - given), sorted(given - expected)
+        raise refused(f"it holds a {type(state).__name__}, not a state dict")
+    own = net.state_dict()
+    missing, unknown = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unknown:
-        parts = [f"{len(missing)} of its {len(expected)} tensors missing" + (f", e.g. {missing[0]}" if missing else ""),
-                 f"{len(unknown)} unknown" + (f", e.g. {unknown[0]}" if unknown else "")]
-        return "; ".join(parts)
-    for name, tensor in net.state_dict().items():
-        if getattr(state[name], "shape", None) != tensor.shape:
-            return f"{name} has shape {tuple(getattr(state[name], 'shape', ()))}, expected {tuple(tensor.shape)}"
-    return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        raise refused(f"{len(missing)} of its {len(own)} tensors missing" + (f", e.g. {missing[0]}" if missing else "")
+                      + f"; {len(unknown)} unknown" + (f", e.g. {unknown[0]}" if unknown else ""))
+    for name, tensor in own.items():
+        shape = getattr(state[name], "shape", None)
+        if shape != tensor.shape:
+            raise refused(f"{name} has shape {tuple(shape or ())}, expected {tuple(tensor.shape)}")
+    try:
+        net.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001
+        raise refused(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
 
 
 class InceptionClassifier(nn.Module):
@@ -47,11 +54,7 @@ class InceptionClassifier(nn.Module):
         if not path.is_file():
             raise MetricsError(f"Inception-v3 weights not found at {path}: {WEIGHTS_HINT}")
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
-            raise MetricsError(f"{path} is not torchvision Inception-v3 weights ({why_not_loaded(path, net, err)}); "
-                               f"{WEIGHTS_HINT}") from None
+        load_weights(net, path)
         self.fc = net.fc
         net.fc = nn.Identity()
         self.net = net.eval()

@@ -113,3 +113,5 @@ def test_wrong_inception_weights_say_why_in_a_short_line(tmp_path):
         message = str(err.value)
         assert message.startswith(f"{tmp_path / name}.pth is not torchvision Inception-v3 weights ({reason}")
         assert message.endswith("--inception-weights FILE") and len(message.replace(str(tmp_path), "")) < 330
+    torch.save(right, tmp_path / "right.pth")                        # and weights that fit load
+    assert InceptionClassifier(tmp_path / "right.pth").fc.out_features == 1000
