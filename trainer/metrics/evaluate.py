@@ -32,17 +32,20 @@ class Timer:
 
 @torch.no_grad()
 def _classify(classifier, images: torch.Tensor, batch_size: int = 200):
-    """(class or mode probabilities, features, per-channel digits or None) for images in [-1, 1]."""
+    """(class or mode probabilities, features, per-channel digits or None) for images in [-1, 1],
+    on the CPU; each batch runs on the classifier's device (Inception-v3 on a GPU with --device)."""
+    device = next(classifier.parameters()).device
     probs, feats, digits = [], [], []
     for batch in images.split(batch_size):
-        feats.append(classifier.features(batch))
+        batch = batch.to(device)
+        feats.append(classifier.features(batch).cpu())
         if isinstance(classifier, StackedDigitClassifier):
             logits = classifier.channel_logits(batch)
-            digits.append(logits.argmax(-1))
+            digits.append(logits.argmax(-1).cpu())
             p = logits.softmax(-1)
-            probs.append((p[:, 0, :, None, None] * p[:, 1, None, :, None] * p[:, 2, None, None, :]).flatten(1))
+            probs.append((p[:, 0, :, None, None] * p[:, 1, None, :, None] * p[:, 2, None, None, :]).flatten(1).cpu())
         else:
-            probs.append(classifier(batch).softmax(-1))
+            probs.append(classifier(batch).softmax(-1).cpu())
     return torch.cat(probs), torch.cat(feats), (torch.cat(digits) if digits else None)
 
 
