@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from trainer import load_dataset
+from trainer.config import resolve_device
 from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, load_or_train_classifier
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
@@ -44,7 +45,8 @@ def add_parsers(subparsers) -> None:
                         "inception_* metrics with the ImageNet network")
     parser.add_argument("--noise-std", type=float, default=0.1, help="with --reference: std of the "
                         "normal noise added to the test set for sample_diversity_noisy (default 0.1)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda where "
+                        "there is a GPU, else cpu)")
     parser.add_argument("--out", help="folder for metrics.json (default: the run folder, or "
                         "runs/reference-<dataset>)")
     parser.set_defaults(handler=run_evaluate)
@@ -55,7 +57,7 @@ def add_parsers(subparsers) -> None:
     train.add_argument("--dataset", required=True, choices=DATASETS_WITH_CLASSIFIER)
     train.add_argument("--data-root", help="folder holding the datasets")
     train.add_argument("--steps", type=int, help="training steps (default 1000 digits, 20000 cifar10)")
-    train.add_argument("--device", default="cpu")
+    train.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     train.set_defaults(handler=run_classifier_train)
 
 
@@ -74,7 +76,19 @@ def print_table(metrics: dict, timer: Timer) -> None:
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()), file=sys.stderr)
 
 
+def check_evaluate_options(args: argparse.Namespace) -> None:
+    """Bad numbers and a device this machine lacks are one line before any work."""
+    args.device = resolve_device(args.device)
+    if args.samples < 2:
+        raise UsageError(f"--samples must be at least 2 (sample diversity compares pairs), got {args.samples}")
+    if args.critic_steps < 0:
+        raise UsageError(f"--critic-steps must be 0 (no critic) or more, got {args.critic_steps}")
+    if args.noise_std < 0:
+        raise UsageError(f"--noise-std must be 0 or more, got {args.noise_std}")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    check_evaluate_options(args)
     timer = Timer()
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     if args.reference:
@@ -107,6 +121,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_classifier_train(args: argparse.Namespace) -> int:
+    args.device = resolve_device(args.device)
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {args.steps}")
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     data = load_dataset(args.dataset, args.data_root, log=log)
     path = classifier_path(data)

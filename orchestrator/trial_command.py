@@ -52,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     notes: list[str] = []
     cfg = build_config(args.spec, overrides, log=notes.append)
-    data = load_dataset(cfg.dataset, cfg.data_root, log=notes.append)   # data errors come first
+    device = cfg.resolved_device()                                  # a GPU this machine lacks: one line
+    data = load_dataset(cfg.dataset, cfg.data_root, log=notes.append)   # before the output folder
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
     check_writable_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     for note in notes:
         print(note, file=sys.stderr)
-    print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {cfg.resolved_device()}, "
+    print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {device}, "
           f"output in {out}/", file=sys.stderr)
     result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
     print(f"{result.status}: {result.message}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ TEXT_CHOICES = {"model": f"one of {', '.join(MODELS)}", "dataset": f"one of {', 
                 "prior_matching": f"one of {', '.join(PRIOR_MATCHING)}",
                 "device": "one of auto, cpu, cuda, cuda:N, mps",
                 "data_root": "a folder"}
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 # Per-model defaults for fields left at None.
 
@@ -174,8 +176,7 @@ class TrialConfig:
                               "3 steps; use precision: fp32")
         if self.batch_size < 2:
             raise ConfigError("batch_size: must be at least 2 (batch norm and the batch KL need it)")
-        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
-                or self.device == "mps"):
+        if not DEVICE_NAME.fullmatch(self.device):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not isinstance(self.cudnn_benchmark, bool):
             raise ConfigError(f"cudnn_benchmark: must be true or false, got {self.cudnn_benchmark!r}")
@@ -217,11 +218,33 @@ class TrialConfig:
         return {k: v for k, v in self.to_dict().items() if k not in run_settings}
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        return resolve_device(self.device)
 
+
+def resolve_device(name: str) -> str:
+    """The PyTorch device ``name`` means on this machine (``auto``: ``cuda`` where PyTorch sees a
+    GPU, else ``cpu``), or a ConfigError saying what this machine lacks, before any work."""
+    import torch
+
+    if not DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"device: {name!r} is not {TEXT_CHOICES['device']}")
+    if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device: {name}, but PyTorch sees no CUDA GPU on this machine (no NVIDIA driver, "
+                              "one too old for this PyTorch's CUDA, or CUDA_VISIBLE_DEVICES hides them); "
+                              "use device cpu, or auto to take a GPU where there is one")
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            names = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ConfigError(f"device: {name}, but this machine has {count} CUDA GPU{'s' * (count > 1)} "
+                              f"({names}); use one of those, or cuda for the first")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: mps, but this PyTorch has no MPS backend here (Apple silicon GPUs only); "
+                          "use device cpu, or auto")
+    return name
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrialConfig)}

@@ -74,3 +74,33 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_evaluating(t
                         (blocker, f"--out {blocker} is a file, not a folder")]:
         line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "synthetic", "--out", out))
         assert line.startswith("orchestrate evaluate: error: ") and needle in line
+
+
+@pytest.mark.parametrize("command, needle", [
+    (["evaluate", "RUN", "--samples", "0"], "--samples must be at least 2"),
+    (["evaluate", "RUN", "--critic-steps", "-1"], "--critic-steps must be 0 (no critic) or more, got -1"),
+    (["evaluate", "--reference", "--dataset", "digits", "--noise-std", "-0.1"], "--noise-std must be 0 or more"),
+    (["evaluate", "RUN", "--device", "MISSING"], "device: MISSING, but "),
+    (["trial", "--set", "dataset=digits", "--out", "RUN", "--device", "MISSING"], "device: MISSING, but "),
+    (["classifier", "train", "--dataset", "digits", "--steps", "0"], "--steps must be at least 1, got 0"),
+    (["classifier", "train", "--dataset", "digits", "--device", "MISSING"], "device: MISSING, but "),
+])
+def test_bad_numbers_and_a_missing_gpu_are_one_line_before_any_work(command, needle, tmp_path, capsys):
+    """Each was a traceback (--samples 0, a CUDA device on a machine without one) or silently
+    wrong (--critic-steps -1 scored an untrained critic, --steps 0 kept an untrained classifier in the
+    cache). MISSING: a GPU past this machine's last one (cuda:0 where there is none)."""
+    import torch
+
+    from orchestrator.cli import main
+
+    missing = f"cuda:{torch.cuda.device_count() if torch.cuda.is_available() else 0}"
+    run = tmp_path / "run"
+    args = [str(run) if a == "RUN" else missing if a == "MISSING" else a for a in command]
+    needle = needle.replace("MISSING", missing)
+    cache = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALPHAGAN_CACHE", str(cache))
+        assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"orchestrate {command[0]}: error: ") and needle in lines[0], lines
+    assert not run.exists() and not cache.exists()          # nothing written, nothing trained

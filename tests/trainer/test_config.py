@@ -1,7 +1,7 @@
 import pytest
 
 from trainer import ConfigError, TrialConfig
-from trainer.config import MODEL_DEFAULTS, parse_overrides
+from trainer.config import MODEL_DEFAULTS, parse_overrides, resolve_device
 
 
 def test_model_defaults_fill_unset_fields():
@@ -35,6 +35,8 @@ def test_unknown_key_names_the_key_and_suggests():
     ({"batch_size": "many"}, "batch_size must be an integer"),
     ({"dcgan_dropout": 1.5}, "dcgan_dropout: must be in"),
     ({"device": "tpu"}, "device: 'tpu' is not one of"),
+    ({"device": "cudax"}, "device: 'cudax' is not one of"),
+    ({"device": "cuda:"}, "device: 'cuda:' is not one of"),
     ({"device": 0}, "device: must be one of auto, cpu, cuda, cuda:N, mps, got 0"),
     ({"dcgan_dropout": [0.2]}, "dcgan_dropout: must be a finite number, got [0.2]"),
     ({"lr_generator": float("nan")}, "lr_generator: must be a finite number, got nan"),
@@ -94,3 +96,23 @@ def test_dcgan_dropout_defaults_to_the_papers_network_for_the_dataset(dataset, d
     layers = [m for m in build_algorithm(cfg).nets["discriminator"].modules() if isinstance(m, nn.Dropout)]
     assert [m.p for m in layers] == ([dropout] if dropout else [])
     assert TrialConfig(model="dcgan", dataset=dataset, dcgan_dropout=0.5).dcgan_dropout == 0.5
+
+
+def test_a_device_this_machine_lacks_is_one_clear_line():
+    """Refused before any work, instead of CUDA's multi-line traceback at the first tensor: a GPU
+    index past this machine's last GPU (cuda:0 where there is none)."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = f"cuda:{count}"
+    with pytest.raises(ConfigError) as err:
+        resolve_device(missing)
+    text = str(err.value)
+    assert text.startswith(f"device: {missing}, but ") and "\n" not in text
+    assert ("sees no CUDA GPU" in text) if count == 0 else (f"this machine has {count} CUDA GPU" in text)
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if count else "cpu")
+    if count:
+        assert resolve_device(f"cuda:{count - 1}") == f"cuda:{count - 1}"
+    with pytest.raises(ConfigError, match="'gpu' is not one of auto, cpu, cuda, cuda:N, mps"):
+        resolve_device("gpu")
