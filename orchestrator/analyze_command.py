@@ -11,6 +11,7 @@ from . import layout
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
 from .sweep_state import SweepState
+from .wording import counted
 from .writable import check_writable_folder
 
 ANALYZE_HELP = """Judge models by the spread over whole sweeps (Section 6 of the paper).
@@ -94,7 +95,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     check_writable_folder(out, "--out")
     for sweep in sweeps:
         counts = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v)
-        log(f"{sweep.name}: {len(sweep.trials)} trials ({counts or 'none yet'})"
+        log(f"{sweep.name}: {counted(len(sweep.trials), 'trial')} ({counts or 'none yet'})"
             + ("; still running, the report is partial" if sweep.running else ""))
     analysis = analyze(sweeps, out, reference=reference, reference_source=source, rank_by=args.rank_by,
                        best=args.best, log=log)

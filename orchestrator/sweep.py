@@ -24,6 +24,7 @@ from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
+from .wording import counted
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifie
     models = len(spec.tune_trials)
     fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
     on = "GPUs" if placement.trial_gpus(spec, cluster_gpus) else "CPUs"
-    trials = f"{spec.trial_count} trial{'s' * (spec.trial_count != 1)}"
+    trials = counted(spec.trial_count, "trial")
     _log(f"sweep {spec.name}: {trials}{fused} on {on} ({pgf.bundles}), storage {settings.experiment_dir}, "
          f"tracking {settings.tracking_uri}")
     return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)

@@ -15,6 +15,7 @@ from .errors import UsageError
 from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
 from .sweep_spec import load_sweep_spec
+from .wording import counted
 
 SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
 
@@ -60,7 +61,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         for trial in spec.trials:
             print(json.dumps(trial, sort_keys=True))
         what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
-                else f"{len(spec.trials)} trial{'s' * (len(spec.trials) != 1)}")
+                else counted(len(spec.trials), "trial"))
         if spec.fuse_trials > 1:
             what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}", file=sys.stderr)
