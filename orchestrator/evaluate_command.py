@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 from trainer import load_dataset
+from trainer.checkpoint import CHECKPOINT_FILE
 from trainer.config import resolve_device
 from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, load_or_train_classifier
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
 from . import layout
 from .errors import UsageError
+from .wording import counted
 from .writable import check_writable_folder
 
 DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
@@ -34,7 +36,8 @@ def add_parsers(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="all metrics for a checkpoint or a dataset",
                                    description=EVALUATE_HELP,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", nargs="?", help="a trial's output folder (holding checkpoint.pt)")
+    parser.add_argument("run", nargs="?", help="a trial's output folder (holding checkpoint.pt), or a sweep "
+                        "trial's folder (<storage>/<sweep>/trial_<id>)")
     parser.add_argument("--reference", action="store_true", help="evaluate the dataset's test split")
     parser.add_argument("--dataset", help="with --reference: colormnist, digits, cifar10, celeba, synthetic")
     parser.add_argument("--data-root", help="folder holding the datasets")
@@ -87,6 +90,22 @@ def check_evaluate_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--noise-std must be 0 or more, got {args.noise_std}")
 
 
+def trial_checkpoint_folder(run: Path) -> Path:
+    """The folder holding the checkpoint of what the user points at: a trial's --out folder, or a
+    sweep trial's folder (``trial_<id>``, the one the sweep's summary names) or its work folder."""
+    work = run / layout.WORK if (run / layout.WORK).is_dir() else run
+    for folder in (run, work / layout.CHECKPOINT):
+        if (folder / CHECKPOINT_FILE).is_file():
+            return folder
+    members = sorted((f for f in (work / layout.FUSED_CHECKPOINTS).glob("*") if (f / CHECKPOINT_FILE).is_file()),
+                     key=lambda f: (len(f.name), f.name))
+    if members:
+        raise UsageError(f"{run} holds {counted(len(members), 'fused trial')}: evaluate one, e.g. "
+                         f"orchestrate evaluate {members[0]}")
+    raise UsageError(f"no checkpoint in {run}: pass a trial's --out folder, or a sweep trial's folder "
+                     "(<storage>/<sweep>/trial_<id>)")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     check_evaluate_options(args)
     timer = Timer()
@@ -106,9 +125,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         if not args.run:
             raise UsageError("give a trial's output folder, or --reference --dataset NAME")
+        checkpoint = trial_checkpoint_folder(Path(args.run))
         out = Path(args.out or args.run)
         check_writable_folder(out, "--out")
-        metrics, cfg = evaluate_checkpoint(args.run, samples=args.samples, critic_steps=args.critic_steps,
+        metrics, cfg = evaluate_checkpoint(checkpoint, samples=args.samples, critic_steps=args.critic_steps,
                                            data_root=args.data_root, device=args.device,
                                            inception=_inception(args), timer=timer, log=log)
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,

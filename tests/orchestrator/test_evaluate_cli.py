@@ -53,7 +53,19 @@ def one_error_line(result):
 
 def test_evaluate_without_a_checkpoint_is_one_line(tmp_path):
     line = one_error_line(orchestrate("evaluate", tmp_path))
-    assert "no checkpoint in" in line and "--out folder of a trial" in line
+    assert "no checkpoint in" in line and "a trial's --out folder, or a sweep trial's folder" in line
+
+
+def test_a_sweep_trials_folder_is_evaluated(smoke_sweep, tmp_path):
+    """The folder the sweep's summary points at (<storage>/<sweep>/trial_<id>) holds the checkpoint
+    in work/checkpoint; it was "no checkpoint in ...". metrics.json goes to --out."""
+    storage, _, _ = smoke_sweep
+    trial = sorted((storage / "smoke").glob("trial_*"))[0]
+    result = orchestrate("evaluate", trial, "--samples", "20", "--critic-steps", "0", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["run"] == str(trial) and record["metrics"]["iteration"] == 20
+    assert record["hyperparameters"]["dataset"] == "synthetic"
 
 
 def test_reference_needs_a_dataset(tmp_path):

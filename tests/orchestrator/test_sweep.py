@@ -237,6 +237,12 @@ def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_
             want = unfused_client.get_metric_history(alone[key(run)].info.run_id, loss)
             first = {m.step: m.value for m in got}[5], {m.step: m.value for m in want}[5]
             assert first[0] == pytest.approx(first[1], rel=1e-2), (key(run), loss)    # float32, 5 updates
+    fused_trial = sorted((tmp_path / "fused").glob("trial_*"))[0]           # evaluate names its members
+    refused = subprocess.run([sys.executable, "-m", "orchestrator.cli", "evaluate", str(fused_trial)],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        f"orchestrate evaluate: error: {fused_trial} holds 2 fused trials: evaluate one, e.g. "
+        f"orchestrate evaluate {fused_trial / 'work' / 'checkpoints' / '0'}"), refused.stderr
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
