@@ -37,11 +37,17 @@ def load_reference(path: str | None, datasets: list[str]) -> tuple[dict[str, flo
     none without ``path``."""
     if path is None:
         return {}, None
+    make = f"make one with `orchestrate evaluate --reference --dataset {datasets[0] if datasets else 'NAME'}`"
+    if not Path(path).is_file():
+        raise AnalysisError(f"no reference file {path}: {make}")
     try:
         record = json.loads(Path(path).read_text())
         metrics = record["metrics"]
     except (OSError, ValueError, KeyError, TypeError):
         raise AnalysisError(f"{path} is not a metrics.json of `orchestrate evaluate --reference`") from None
+    if "reference" not in record and "run" in record:
+        raise AnalysisError(f"{path} holds the metrics of the trial {record['run']}, not a dataset's own "
+                            f"values: {make}")
     if record.get("reference") not in datasets:
         raise AnalysisError(f"{path} holds the reference of {record.get('reference')!r}, but the sweep "
                             f"trained on {', '.join(datasets)}")

@@ -85,10 +85,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     if args.best < 1:
         raise UsageError("--best must be at least 1")
-    sweeps = []
+    sweeps, given = [], {}
     for sweep in args.sweeps:
         name, uri, parent = resolve_sweep(sweep, Path(args.storage), args.tracking_uri)
-        sweeps.append(load_sweep(name, tracking_uri=uri, records=layout, parent_run_id=parent))
+        loaded = load_sweep(name, tracking_uri=uri, records=layout, parent_run_id=parent)
+        if (same := given.get((loaded.tracking_uri, loaded.parent_run_id))) is not None:
+            raise UsageError(f"{same} and {sweep} are the same sweep (run {loaded.parent_run_id} of {loaded.name}), "
+                             "which would count its trials twice: give it once")
+        given[loaded.tracking_uri, loaded.parent_run_id] = sweep
+        sweeps.append(loaded)
     datasets = sorted({str(d) for s in sweeps if "dataset" in s.trials for d in s.trials["dataset"].dropna()})
     reference, source = load_reference(args.reference or default_reference(datasets), datasets)
     out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")

@@ -175,6 +175,10 @@ def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
     ("no_store", "no MLflow store in"),
     ("rank_by", "--rank-by 'accuracy' is not a metric"),
     ("wrong_reference", "holds the reference of 'cifar10', but the sweep trained on colormnist"),
+    ("trial_as_reference", "holds the metrics of the trial runs/x, not a dataset's own values: make one with "
+                           "`orchestrate evaluate --reference --dataset colormnist`"),
+    ("missing_reference", "no reference file"),
+    ("same_sweep_twice", "toy.yaml are the same sweep (run "),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, case, message):
     storage = tmp_path / "store"
@@ -194,6 +198,18 @@ def test_bad_input_is_one_clear_line(tmp_path, case, message):
         make_sweep(storage, "toy", "alphagan", alphagan_trials())
         (tmp_path / "ref.json").write_text(json.dumps({"reference": "cifar10", "metrics": {}}))
         args += ["--reference", tmp_path / "ref.json"]
+    elif case == "trial_as_reference":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        (tmp_path / "ref.json").write_text(json.dumps({"run": "runs/x", "metrics": {"fid": 1.0}}))
+        args += ["--reference", tmp_path / "ref.json"]
+    elif case == "missing_reference":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        args += ["--reference", tmp_path / "ref.json"]
+    elif case == "same_sweep_twice":
+        make_sweep(storage, "toy", "alphagan", alphagan_trials())
+        spec = tmp_path / "toy.yaml"
+        spec.write_text(Path("search_spaces/smoke.yaml").read_text().replace("name: smoke", "name: toy"))
+        args.insert(1, spec)
     result = analyze(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
