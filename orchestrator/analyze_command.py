@@ -50,11 +50,12 @@ def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
     a parent run id (in --tracking-uri, else --storage's SQLite store)."""
     from analysis.errors import AnalysisError
 
+    from .spec_yaml import missing_spec_hint
     from .sweep_spec import load_sweep_spec
 
     if sweep.endswith((".yaml", ".yml")) or Path(sweep).is_file():
         if not Path(sweep).is_file():
-            raise AnalysisError(f"no spec file {sweep}")
+            raise AnalysisError(f"no spec file {sweep}{missing_spec_hint(Path(sweep))}")
         name = load_sweep_spec(sweep).name
         state = SweepState.load(storage, name)
         if state is not None:

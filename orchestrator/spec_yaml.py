@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +11,13 @@ import yaml
 
 from .errors import SpecError
 
+SHIPPED_SPECS = Path(__file__).resolve().parents[1] / "search_spaces"     # the paper's grids, quickstart
+
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: no such spec file")
+        raise SpecError(f"{path}: no such spec file{missing_spec_hint(path)}")
     try:
         content = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -26,3 +30,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise SpecError(f"{path}: expected a mapping of hyperparameters, got {type(content).__name__}")
     return content
+
+
+def missing_spec_hint(path: Path) -> str:
+    """'; did you mean ...?' for a spec file that is not there: a shipped spec of that name (given
+    without its folder or .yaml), else a close name in its folder or among the shipped specs."""
+    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    shipped = SHIPPED_SPECS / name
+    if shipped.is_file() and shipped.resolve() != path.resolve():
+        return f"; did you mean {_shown(shipped)}?"
+    for folder in (path.parent, SHIPPED_SPECS):
+        names = sorted(p.name for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+        if close:
+            return f"; did you mean {_shown(folder / close[0])}?"
+    return ""
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder where it lies below it, else absolute."""
+    relative = os.path.relpath(path.resolve())
+    return str(path.resolve()) if relative.startswith("..") else relative

@@ -1,0 +1,44 @@
+"""A spec file that is not there: one line, with the shipped or close spec it likely meant."""
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.errors import SpecError
+from orchestrator.spec_yaml import SHIPPED_SPECS, read_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("quickstart", "search_spaces/quickstart.yaml"),                 # a shipped spec by its name
+    ("celeba_alphagan.yml", "search_spaces/celeba_alphagan.yaml"),
+    ("search_spaces/celeba_alphagn.yaml", "search_spaces/celeba_alphagan.yaml"),    # a typo
+])
+def test_a_missing_spec_names_the_one_meant(given, meant, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SpecError) as err:
+        read_yaml(given)
+    assert str(err.value) == f"{given}: no such spec file; did you mean {meant}?"
+    assert (REPO / meant).is_file() and SHIPPED_SPECS == REPO / "search_spaces"
+
+
+def test_outside_the_repository_the_hint_is_absolute_and_a_typo_in_its_folder_is_found(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_sweep.yaml").write_text("name: mine\n")
+    with pytest.raises(SpecError, match=f"did you mean {SHIPPED_SPECS / 'smoke.yaml'}\\?$"):
+        read_yaml("smoke")
+    with pytest.raises(SpecError, match="did you mean my_sweep.yaml\\?$"):
+        read_yaml("my_swep.yaml")
+    with pytest.raises(SpecError, match="^nothing_like_it.yaml: no such spec file$"):
+        read_yaml("nothing_like_it.yaml")
+
+
+@pytest.mark.parametrize("command", [["sweep", "quickstart", "--dry-run"], ["trial", "quickstart"],
+                                     ["analyze", "quickstart.yaml"]])
+def test_each_command_gives_the_hint_in_one_line(command, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(command) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("did you mean search_spaces/quickstart.yaml?"), lines
