@@ -147,8 +147,6 @@ def run_classifier_train(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     data = load_dataset(args.dataset, args.data_root, log=log)
     path = classifier_path(data)
-    if path.is_file():
-        path.unlink()                       # an explicit train command retrains
-    model = load_or_train_classifier(data, steps=args.steps, device=args.device, log=log)
+    model = load_or_train_classifier(data, steps=args.steps, device=args.device, retrain=True, log=log)
     print(f"{data.name} classifier: test accuracy {100 * accuracy(model, data):.2f} %, kept in {path}")
     return 0

@@ -116,3 +116,31 @@ def test_bad_numbers_and_a_missing_gpu_are_one_line_before_any_work(command, nee
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"orchestrate {command[0]}: error: ") and needle in lines[0], lines
     assert not run.exists() and not cache.exists()          # nothing written, nothing trained
+
+
+def test_retraining_keeps_the_kept_classifier_until_the_new_one_is_trained(tmp_path, monkeypatch):
+    """`orchestrate classifier train` deleted the kept classifier before training (20,000 steps on
+    CIFAR-10): a Ctrl-C during training lost it. Now the new one replaces it once trained."""
+    from orchestrator.cli import main
+    from trainer import load_dataset
+    from trainer.metrics import classifiers, load_or_train_classifier
+    from trainer.metrics.classifiers import classifier_path
+
+    from ..trainer.test_data import write_cifar
+
+    write_cifar(tmp_path)
+    monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 50)
+    data = load_dataset("cifar10", tmp_path, log=lambda m: None)
+    load_or_train_classifier(data, steps=2, log=lambda m: None)
+    kept = classifier_path(data).read_bytes()
+    command = ["classifier", "train", "--dataset", "cifar10", "--data-root", str(tmp_path), "--steps", "2",
+               "--device", "cpu"]
+    train = classifiers.train_vgg_classifier
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(classifiers, "train_vgg_classifier", interrupted)
+    assert main(command) == 130
+    assert classifier_path(data).read_bytes() == kept
+    monkeypatch.setattr(classifiers, "train_vgg_classifier", lambda *a, **k: train(*a, **{**k, "seed": 1}))
+    assert main(command) == 0 and classifier_path(data).read_bytes() != kept     # retrained, replaced

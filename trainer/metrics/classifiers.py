@@ -182,14 +182,16 @@ def build_classifier(dataset: str) -> nn.Module:
 
 
 def load_or_train_classifier(data: ImageDataset, *, train_if_missing: bool = True, steps: int | None = None,
-                             device: str = "cpu", log: Callable[[str], None] = print) -> nn.Module:
-    """The dataset's in-domain classifier from the cache, trained (and kept) when missing."""
+                             device: str = "cpu", retrain: bool = False,
+                             log: Callable[[str], None] = print) -> nn.Module:
+    """The dataset's in-domain classifier from the cache, trained (and kept) when missing; with
+    ``retrain``, trained anew and put in place of the kept one only once trained."""
     if not has_classifier(data.name):
         raise MetricsError(f"no in-domain classifier for {data.name}: inception score, FID and mode "
                          "counts use one for colormnist, digits and cifar10 (or Inception-v3 weights)")
     path = classifier_path(data)
     model = build_classifier(data.name)
-    if path.is_file():
+    if path.is_file() and not retrain:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
         return model.eval()
     if not train_if_missing:
