@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def trial_checkpoint_folder(run: Path) -> Path:
                      key=lambda f: (len(f.name), f.name))
     if members:
         raise UsageError(f"{run} holds {counted(len(members), 'fused trial')}: evaluate one, e.g. "
-                         f"orchestrate evaluate {members[0]}")
+                         f"orchestrate evaluate {shlex.quote(str(members[0]))}")
     raise UsageError(f"no checkpoint in {run}: pass a trial's --out folder, or a sweep trial's folder "
                      "(<storage>/<sweep>/trial_<id>)")
 

@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -289,7 +290,8 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
                    options: SweepOptions) -> int:
     if summary["unfinished"]:
         _log(f"sweep {spec.name} interrupted: {summary['unfinished']} of {spec.trial_count} trials unfinished; "
-             f"continue with orchestrate sweep {spec.path} --resume --storage {storage}")
+             f"continue with orchestrate sweep {shlex.quote(str(spec.path))} --resume --storage "
+             f"{shlex.quote(str(storage))}")
         return 130
     _log(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
          f"{summary['stopped']} stopped early, {summary['failed']} failed")
@@ -298,7 +300,7 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
     fused = "*/" if spec.fuse_trials > 1 else ""
     work = f"trial_*/{layout.WORK}/{fused}{layout.SAMPLES}"
     print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
-    print(f"see them: orchestrate ui --storage {storage}" if options.tracking_uri is None else
+    print(f"see them: orchestrate ui --storage {shlex.quote(str(storage))}" if options.tracking_uri is None else
           f"see them: open {layout.redact_uri(uri)} in a browser")
     return 0 if summary["failed"] == 0 else 1
 

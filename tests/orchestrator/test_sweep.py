@@ -253,3 +253,30 @@ def test_cuda_graphs_on_a_cluster_without_gpus_is_refused_before_any_run(tmp_pat
     errors = [line for line in out.stderr.splitlines() if "cuda_graphs" in line]
     assert len(errors) == 1 and "needs GPU trials" in errors[0] and "cuda_graphs: false" in errors[0]
     assert not (tmp_path / "mlflow.db").exists()                 # no sweep run was started
+
+
+@pytest.mark.parametrize("unfinished", [0, 2])
+def test_the_commands_a_sweep_prints_can_be_pasted_when_paths_have_spaces(unfinished, tmp_path, capsys):
+    """`see them: orchestrate ui --storage /data/my runs` and the --resume hint were printed
+    unquoted: pasted into a shell, a path with a space split in two."""
+    import shlex
+    from pathlib import Path
+
+    from orchestrator.sweep import SweepOptions, report_outcome
+    from orchestrator.sweep_spec import load_sweep_spec
+
+    spec_file = tmp_path / "my specs" / "smoke.yaml"
+    spec_file.parent.mkdir()
+    spec_file.write_text(SMOKE.read_text())
+    storage = Path("/data/my runs")
+    summary = dict(finished=4 - unfinished, diverged=0, stopped=0, failed=0, unfinished=unfinished)
+    code = report_outcome(load_sweep_spec(spec_file), storage, "sqlite:///x.db", summary, SweepOptions(storage))
+    out = capsys.readouterr()
+    if unfinished:
+        assert code == 130
+        command = out.err.split("continue with ")[1].strip()
+        assert shlex.split(command) == ["orchestrate", "sweep", str(spec_file), "--resume", "--storage", str(storage)]
+    else:
+        assert code == 0
+        command = out.out.split("see them: ")[1].strip()
+        assert shlex.split(command) == ["orchestrate", "ui", "--storage", str(storage)]
