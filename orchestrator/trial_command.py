@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise UsageError(f"out of memory on {device} ({out_of_memory_detail(err)}): lower batch_size, width or "
                          f"latent_dim{', or free the GPU of other processes' * device.startswith('cuda')}; "
-                         f"checkpoints in {out} are kept") from None
+                         f"any checkpoint in {out} is kept") from None
     print(f"{result.status}: {result.message}", file=sys.stderr)
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)

@@ -97,7 +97,7 @@ def test_out_of_memory_is_one_line_that_says_what_to_lower(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"orchestrate trial: error: out of memory on cpu (tried to allocate 1.4 PiB): lower batch_size, width "
-        f"or latent_dim; checkpoints in {tmp_path / 'o'} are kept")
+        f"or latent_dim; any checkpoint in {tmp_path / 'o'} is kept")
     cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 139.8 GiB")
     assert out_of_memory_detail(cuda) == "tried to allocate 20.00 MiB"
 
