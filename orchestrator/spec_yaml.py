@@ -36,8 +36,8 @@ def missing_spec_hint(path: Path) -> str:
     """'; did you mean ...?' for a spec file that is not there: a shipped spec of that name (given
     without its folder or .yaml), else a close name in its folder or among the shipped specs."""
     name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
-    shipped = SHIPPED_SPECS / name
-    if shipped.is_file() and shipped.resolve() != path.resolve():
+    shipped = SHIPPED_SPECS / name                      # path is not a file, so never this one
+    if shipped.is_file():
         return f"; did you mean {_shown(shipped)}?"
     for folder in (path.parent, SHIPPED_SPECS):
         names = sorted(p.name for p in folder.glob("*.y*ml")) if folder.is_dir() else []

@@ -177,7 +177,7 @@ class TrialConfig:
         if self.batch_size < 2:
             raise ConfigError("batch_size: must be at least 2 (batch norm and the batch KL need it)")
         if not DEVICE_NAME.fullmatch(self.device):
-            raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+            raise ConfigError(f"device: {self.device!r} is not {TEXT_CHOICES['device']}")
         if not isinstance(self.cudnn_benchmark, bool):
             raise ConfigError(f"cudnn_benchmark: must be true or false, got {self.cudnn_benchmark!r}")
         if not isinstance(self.cuda_graphs, bool) and self.cuda_graphs != "auto":
