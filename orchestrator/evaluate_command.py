@@ -16,6 +16,7 @@ from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
 from . import layout
 from .errors import UsageError
+from .out_of_memory import out_of_memory_as_one_line
 from .wording import counted
 from .writable import check_writable_folder
 
@@ -129,9 +130,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         checkpoint = trial_checkpoint_folder(Path(args.run))
         out = Path(args.out or args.run)
         check_writable_folder(out, "--out")
-        metrics, cfg = evaluate_checkpoint(checkpoint, samples=args.samples, critic_steps=args.critic_steps,
-                                           data_root=args.data_root, device=args.device,
-                                           inception=_inception(args), timer=timer, log=log)
+        with out_of_memory_as_one_line(args.device, "--samples"):
+            metrics, cfg = evaluate_checkpoint(checkpoint, samples=args.samples, critic_steps=args.critic_steps,
+                                               data_root=args.data_root, device=args.device,
+                                               inception=_inception(args), timer=timer, log=log)
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}
     print_table(metrics, timer)

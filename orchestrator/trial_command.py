@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import textwrap
 from pathlib import Path
 
-import torch
 import yaml
 
 from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
 
-from .errors import UsageError
+from .out_of_memory import out_of_memory_as_one_line
 from .trial_spec import build_config
 from .writable import check_writable_folder
 
@@ -65,36 +63,10 @@ def run(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {device}, "
           f"output in {out}/", file=sys.stderr)
-    try:
+    with out_of_memory_as_one_line(device, "batch_size, width or latent_dim", f"any checkpoint in {out} is kept"):
         result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
-    except RuntimeError as err:
-        if not out_of_memory(err):
-            raise
-        raise UsageError(f"out of memory on {device} ({out_of_memory_detail(err)}): lower batch_size, width or "
-                         f"latent_dim{', or free the GPU of other processes' * device.startswith('cuda')}; "
-                         f"any checkpoint in {out} is kept") from None
     print(f"{result.status}: {result.message}", file=sys.stderr)
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)
     return {"finished": 0, "interrupted": 130}.get(result.status, 3)
 
-
-def out_of_memory(err: RuntimeError) -> bool:
-    """PyTorch's out-of-memory error on a GPU, or its CPU allocator's."""
-    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
-
-
-def out_of_memory_detail(err: RuntimeError) -> str:
-    """How much it tried to allocate, from PyTorch's message (which runs over several lines): CUDA's
-    "Tried to allocate 20.00 MiB", the CPU allocator's "you tried to allocate 125440000000 bytes"."""
-    text = " ".join(str(err).split())
-    found = re.search(r"[Tt]ried to allocate ([0-9.]+ [KMGTP]iB|[0-9]+ bytes)", text)
-    if found is None:
-        return text[:120]
-    amount = found.group(1)
-    if amount.endswith(" bytes"):
-        size, units = float(amount.split()[0]), ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        while size >= 1024 and len(units) > 1:
-            size, units = size / 1024, units[1:]
-        amount = f"{size:.1f} {units[0]}"
-    return f"tried to allocate {amount}"

@@ -14,6 +14,9 @@ import torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"
+# What every trial checkpoint holds (trial_run.TrialRun.save_checkpoint writes these and more)
+TRIAL_STATE_KEYS = ("iteration", "hyperparameters", "config", "algorithm")
+RESUME_ADVICE = "move it away to start the trial afresh"
 
 
 class CheckpointError(RuntimeError):
@@ -83,16 +86,22 @@ class CheckpointStore:
         _atomic_write(self.path, lambda tmp: torch.save(state, tmp))
         return self.path
 
-    def load(self) -> dict[str, Any]:
+    def load(self, advice: str = RESUME_ADVICE) -> dict[str, Any]:
         """The checkpoint, read to the CPU whatever device wrote it: generator states must come
         back as CPU byte tensors, and ``load_state_dict`` copies weights and Adam state to the
-        trial's device."""
+        trial's device. A file that cannot be read, or is not a trial's checkpoint, is a
+        CheckpointError ending in ``advice`` (what the caller's user can do about it)."""
         try:
-            return load_weights_only(self.path)
+            state = load_weights_only(self.path)
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise CheckpointError(f"cannot read the checkpoint {self.path} as weights only ({type(err).__name__}: "
-                                  f"{first}); move it away to start the trial afresh") from None
+                                  f"{first}); {advice}") from None
+        missing = [key for key in TRIAL_STATE_KEYS if not isinstance(state, dict) or key not in state]
+        if missing:
+            raise CheckpointError(f"{self.path} is not a trial's checkpoint (it has no {', '.join(missing)}); "
+                                  f"{advice}")
+        return state
 
     def write_status(self, status: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

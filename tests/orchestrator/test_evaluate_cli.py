@@ -118,6 +118,51 @@ def test_bad_numbers_and_a_missing_gpu_are_one_line_before_any_work(command, nee
     assert not run.exists() and not cache.exists()          # nothing written, nothing trained
 
 
+@pytest.fixture(scope="module")
+def tiny_trial(tmp_path_factory):
+    """A real trial's output folder: 2 iterations of α-GAN on the synthetic data."""
+    from trainer import train
+
+    from ..conftest import tiny_config
+
+    out = tmp_path_factory.mktemp("tiny-trial")
+    train(tiny_config("alphagan", max_iter=2, report_every=2), None, out, log=lambda m: None)
+    return out
+
+
+@pytest.mark.parametrize("problem, needle", [
+    ("samples", "samples of 3x28x28 images need 83.6 PiB of memory, but this machine has "),
+    ("truncated", "cannot read the checkpoint CKPT as weights only ("),
+    ("not a trial's", "CKPT is not a trial's checkpoint (it has no hyperparameters, config, algorithm); "),
+])
+def test_a_checkpoint_that_cannot_be_evaluated_is_one_line_with_evaluates_advice(problem, needle, tiny_trial,
+                                                                                 tmp_path, capsys):
+    """More samples than the machine holds were drawn until the system killed the process; a
+    damaged checkpoint said "move it away to start the trial afresh" (advice for resuming), and a
+    file that is not a trial's checkpoint was a KeyError traceback."""
+    import shutil
+
+    import torch
+
+    from orchestrator.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_trial, run)
+    checkpoint = run / "checkpoint.pt"
+    samples = "10000000000000" if problem == "samples" else "20"
+    if problem == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    elif problem == "not a trial's":
+        torch.save({"iteration": 2, "weights": torch.zeros(3)}, checkpoint)
+    assert main(["evaluate", str(run), "--samples", samples, "--critic-steps", "0"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("orchestrate evaluate: error: ") and "Traceback" not in "\n".join(lines), lines
+    assert needle.replace("CKPT", str(checkpoint)) in lines[-1]
+    if problem != "samples":
+        assert lines[-1].endswith("; it cannot be evaluated; move it away and rerun the trial to write a new one")
+    assert not (run / "metrics.json").exists()
+
+
 def test_retraining_keeps_the_kept_classifier_until_the_new_one_is_trained(tmp_path, monkeypatch):
     """`orchestrate classifier train` deleted the kept classifier before training (20,000 steps on
     CIFAR-10): a Ctrl-C during training lost it. Now the new one replaces it once trained."""

@@ -41,6 +41,18 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
         torch.load(tmp_path / "checkpoint.pt", weights_only=True)
 
 
+def test_a_file_that_is_not_a_trials_checkpoint_is_refused_with_the_callers_advice(tmp_path):
+    """Any weights-only file named checkpoint.pt (a classifier's weights, a list) was a KeyError
+    where the trial or `evaluate` first looked inside."""
+    for content, lacks in [({"iteration": 3, "weights": torch.zeros(2)}, "hyperparameters, config, algorithm"),
+                           ([1, 2], "iteration, hyperparameters, config, algorithm")]:
+        torch.save(content, tmp_path / "checkpoint.pt")
+        with pytest.raises(CheckpointError) as err:
+            CheckpointStore(tmp_path).load(advice="evaluate another one")
+        assert str(err.value) == (f"{tmp_path / 'checkpoint.pt'} is not a trial's checkpoint (it has no {lacks}); "
+                                  "evaluate another one")
+
+
 def test_rng_states_round_trip_as_tensors():
     np.random.seed(3)
     random.seed(4)

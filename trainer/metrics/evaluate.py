@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from ..checkpoint import CheckpointStore
 from ..config import TrialConfig
 from ..data import ImageDataset, load_dataset, to_float
+from ..memory import available_bytes, in_binary_units
 from ..models import build_algorithm
 from ..networks import DATASET_ARCHITECTURE
 from .classifiers import STACKED, StackedDigitClassifier, load_or_train_classifier
@@ -116,9 +118,28 @@ def evaluate_reference(data: ImageDataset, *, classifier=None, inception=None, c
 
 
 def generate_samples(algo, n: int, generator: torch.Generator, chunk: int = 500) -> torch.Tensor:
-    """``n`` samples of ``algo``'s generator on the CPU, drawn in chunks (eval-mode batch norm)."""
-    return torch.cat([algo.generate(algo.sample_prior(len(part), generator=generator)).cpu()
-                      for part in torch.arange(n).split(chunk)])
+    """``n`` samples of ``algo``'s generator on the CPU, drawn in chunks (eval-mode batch norm)
+    into one tensor: the samples' memory once, not twice as chunks and their concatenation."""
+    images = None
+    for start in range(0, n, chunk):
+        part = algo.generate(algo.sample_prior(min(chunk, n - start), generator=generator)).cpu()
+        if images is None:
+            images = torch.empty((n, *part.shape[1:]), dtype=part.dtype)
+        images[start:start + len(part)] = part
+    return images
+
+
+def check_memory_for_samples(samples: int, image_shape: tuple[int, ...],
+                             available: int | None = None) -> None:
+    """Refuses, before drawing any, more samples than the machine's free memory holds as float32
+    images (where the free memory is known): drawing them would end with the system killing the
+    process, or swapping for hours."""
+    available = available_bytes() if available is None else available
+    need = samples * math.prod(image_shape) * 4
+    if available is not None and need > available:
+        raise MetricsError(f"{samples:,} samples of {'x'.join(map(str, image_shape))} images need "
+                           f"{in_binary_units(need)} of memory, but this machine has {in_binary_units(available)} "
+                           f"free; evaluate at most {available // (math.prod(image_shape) * 4):,} samples")
 
 
 @torch.no_grad()
@@ -136,6 +157,7 @@ def evaluate_generator(algo, data: ImageDataset, *, samples: int = 10_000, class
                        diversity_pairs: int = 5000) -> dict[str, float]:
     """The sample metrics of a trained generator: ``samples`` images from a fixed seed."""
     timer = timer or Timer()
+    check_memory_for_samples(samples, data.image_shape)
     fixed = torch.Generator(device=algo.device).manual_seed(seed)
     images = timer("generate", lambda: generate_samples(algo, samples, fixed))
     return evaluate_images(images, data, classifier=classifier, inception=inception, timer=timer,
@@ -151,7 +173,7 @@ def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_st
     store = CheckpointStore(run_dir)
     if not store.exists():
         raise MetricsError(f"no checkpoint in {run_dir}: pass the --out folder of a trial")
-    state = store.load()
+    state = store.load(advice="it cannot be evaluated; move it away and rerun the trial to write a new one")
     values = dict(state["config"], device=device)
     if data_root is not None:
         values["data_root"] = data_root
@@ -159,6 +181,7 @@ def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_st
     algo = build_algorithm(cfg)
     algo.load_state_dict(state["algorithm"])
     data = data or load_dataset(cfg.dataset, cfg.data_root, log=log)
+    check_memory_for_samples(samples, data.image_shape)                 # before training a classifier
     if classifier is None and data.name in STACKED + ("cifar10",):
         classifier = load_or_train_classifier(data, log=log)
 
