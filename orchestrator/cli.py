@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from analysis.errors import AnalysisError
@@ -49,15 +50,16 @@ def main(argv: list[str] | None = None) -> int:
             message = f"{message.split(' Response body:')[0]}; {CREDENTIALS_HINT}"
         print(f"orchestrate {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                        # e.g. `orchestrate sweep SPEC --dry-run | head`
+        # Python's recipe: the rest of the output goes nowhere, so its flush at exit cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:
         if not refused_by_tracking_server(err):
             raise
         print(f"orchestrate {args.command}: error: the tracking server refused the request (HTTP 401: no or wrong "
               f"credentials); {CREDENTIALS_HINT}", file=sys.stderr)
         return 2
-    except BrokenPipeError:                        # e.g. `orchestrate sweep SPEC --dry-run | head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print(f"orchestrate {args.command}: interrupted", file=sys.stderr)
         return 130
