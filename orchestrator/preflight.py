@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trainer.data import DatasetError, split_sizes
+from trainer.data import DatasetError, check_batch_size, split_sizes
 
 from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
@@ -152,9 +152,10 @@ def check_datasets(spec: SweepSpec, data_root: str | None) -> None:
             except DatasetError as err:
                 raise SpecError(f"{spec.path}: {err}") from None
         sizes = datasets[name]
-        if hp["batch_size"] > sizes["train"]:
-            raise SpecError(f"{spec.path}: batch_size {hp['batch_size']} is larger than {name}'s training split "
-                            f"({sizes['train']:,} images); use a smaller batch_size")
+        try:
+            check_batch_size(name, hp["batch_size"], sizes["train"])
+        except DatasetError as err:
+            raise SpecError(f"{spec.path}: {err}") from None
         if spec.independent_critic.enabled and sizes["val"] < CRITIC_BATCH:
             raise SpecError(f"{spec.path}: {name}'s validation split has {sizes['val']} images, fewer than the "
                             f"independent critic's batch of {CRITIC_BATCH}; disable the critic or use more data")

@@ -11,6 +11,7 @@ import yaml
 
 from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
+from trainer.data import check_batch_size
 
 from .out_of_memory import out_of_memory_as_one_line
 from .trial_spec import build_config
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args.spec, overrides, log=notes.append)
     device = cfg.resolved_device()                                  # a GPU this machine lacks: one line
     data = load_dataset(cfg.dataset, cfg.data_root, log=notes.append)   # before the output folder
+    check_batch_size(data.name, cfg.batch_size, len(data.train))
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
     check_writable_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)

@@ -117,6 +117,13 @@ def test_bad_value_names_the_field(tmp_path):
     assert "latent_dim: must be a positive integer, got -3" in line and "spec.yaml" in line
 
 
+def test_a_batch_larger_than_the_training_split_is_one_line_before_the_output_folder(tmp_path):
+    """It was the sampler's error at the start of training, after --out and its config.yaml were written."""
+    line = error_line(orchestrate("trial", spec(tmp_path, batch_size=100_000), "--out", tmp_path / "o"))
+    assert line.startswith("orchestrate trial: error: batch_size 100000 is larger than synthetic's training split (")
+    assert line.endswith(" images); use a smaller batch_size") and not (tmp_path / "o").exists()
+
+
 def test_missing_dataset_says_where_to_put_it(tmp_path):
     line = error_line(orchestrate("trial", "--set", "dataset=colormnist", "--data-root", tmp_path,
                                   "--out", tmp_path / "o"))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .dataset import DatasetError, ImageDataset, to_float, to_uint8
-from .sampler import BatchSampler
+from .sampler import BatchSampler, check_batch_size
 
 
 def load_dataset(name: str, data_root: str | Path | None = None,
@@ -42,5 +42,5 @@ def split_sizes(name: str, data_root: str | Path | None = None) -> dict[str, int
     return {split: len(data.split(split)) for split in ("train", "val", "test")}
 
 
-__all__ = ["load_dataset", "split_sizes", "ImageDataset", "DatasetError", "BatchSampler", "to_float",
-           "to_uint8"]
+__all__ = ["load_dataset", "split_sizes", "ImageDataset", "DatasetError", "BatchSampler", "check_batch_size",
+           "to_float", "to_uint8"]
