@@ -63,8 +63,9 @@ def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_ru
             try:                                        # maybe a parent run id
                 run = client.get_run(sweep)
             except MlflowException:
-                raise AnalysisError(f"{sweep!r} is neither a sweep spec, an experiment nor a run id in "
-                                    f"{tracking_uri}") from None
+                held = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+                raise AnalysisError(f"{sweep!r} is neither a sweep spec, an experiment nor a run id in {tracking_uri} "
+                                    f"(its sweeps: {', '.join(held) or 'none yet'})") from None
             parent_run_id, experiment = run.info.run_id, client.get_experiment(run.info.experiment_id)
         if experiment is None:
             raise AnalysisError(f"no experiment {sweep!r} in {tracking_uri}: has the sweep started?")

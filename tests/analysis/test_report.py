@@ -171,7 +171,8 @@ def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("no_finished", "no finished trial to analyse yet (toy: 1 diverged, 1 failed, 1 running)"),
-    ("unknown", "'nosuch' is neither a sweep spec, an experiment nor a run id"),
+    ("unknown", "'nosuch' is neither a sweep spec, an experiment nor a run id in sqlite:///STORE/mlflow.db "
+                "(its sweeps: toy)"),
     ("no_store", "no MLflow store in"),
     ("rank_by", "--rank-by 'accuracy' is not a metric"),
     ("wrong_reference", "holds the reference of 'cifar10', but the sweep trained on colormnist"),
@@ -211,6 +212,7 @@ def test_bad_input_is_one_clear_line(tmp_path, case, message):
         spec.write_text(Path("search_spaces/smoke.yaml").read_text().replace("name: smoke", "name: toy"))
         args.insert(1, spec)
     result = analyze(*args)
+    message = message.replace("STORE", str(storage))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("orchestrate analyze: error: ") and message in lines[-1], result.stderr
