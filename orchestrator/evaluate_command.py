@@ -59,7 +59,8 @@ def add_parsers(subparsers) -> None:
     classifier = subparsers.add_parser("classifier", help="in-domain classifiers for the metrics")
     actions = classifier.add_subparsers(dest="action", required=True, metavar="ACTION")
     train = actions.add_parser("train", help="train and keep the classifier of a dataset")
-    train.add_argument("--dataset", required=True, choices=DATASETS_WITH_CLASSIFIER)
+    train.add_argument("--dataset", required=True, choices=DATASETS_WITH_CLASSIFIER,
+                       help="the dataset whose classifier to train (stacked digits or CIFAR-10)")
     train.add_argument("--data-root", help="folder holding the datasets")
     train.add_argument("--steps", type=int, help="training steps (default 1000 digits, 20000 cifar10)")
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")

@@ -51,7 +51,8 @@ def add_parsers(subparsers) -> None:
     ui = subparsers.add_parser("ui", help="open the MLflow UI on a sweep store (127.0.0.1 only)")
     ui.add_argument("--storage", default=DEFAULT_STORAGE, help=f"sweep storage folder (default {DEFAULT_STORAGE})")
     ui.add_argument("--tracking-uri", help="another backend store URI")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000); from another "
+                    "machine, tunnel to it: ssh -L 5000:127.0.0.1:5000 THIS_HOST")
     ui.set_defaults(handler=run_ui)
 
 
