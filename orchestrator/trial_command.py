@@ -22,7 +22,8 @@ HELP = """Run one trial without Ray: train a model from a YAML spec and/or --set
 Checkpoints, sample grids (samples/samples_NNNNNNN.png) and reconstruction grids (models with an
 encoder) are written to --out at every report and at the end. Running the same command again
 resumes from the checkpoint in --out and continues bit-identically on CPU; a finished trial is
-not retrained. Ctrl-C stops after the current iteration and saves a checkpoint.
+not retrained, unless a higher max_iter (--set max_iter=N) asks to train it further. Ctrl-C stops
+after the current iteration and saves a checkpoint.
 
 {hyperparameters}
 """

@@ -45,15 +45,21 @@ class TrialResult:
     images: dict[str, Path] = field(default_factory=dict)
 
 
-def _check_same_trial(saved: dict[str, Any], cfg: TrialConfig, store: CheckpointStore) -> None:
+def _check_same_trial(saved: dict[str, Any], cfg: TrialConfig, store: CheckpointStore, iteration: int) -> None:
+    """The trial in ``store`` (at ``iteration``) is ``cfg``'s. Only max_iter may differ, as long as
+    the trial has not gone past it: a trial trained further continues exactly as if it had been
+    asked for the longer run from the start (its data order and every RNG are in the checkpoint)."""
     current = cfg.hyperparameters()
     # a setting added after the checkpoint was written had its default then
     defaults = {f.name: f.default for f in dataclasses.fields(TrialConfig)}
     changed = [f"{key}: {saved.get(key, defaults[key])!r} -> {current[key]!r}" for key in current
-               if saved.get(key, defaults[key]) != current[key]]
+               if key != "max_iter" and saved.get(key, defaults[key]) != current[key]]
     if changed:
         raise ConfigError(f"the checkpoint in {store.directory} belongs to another trial "
                           f"({'; '.join(changed)}); use another output folder or the same settings")
+    if iteration > cfg.max_iter:
+        raise ConfigError(f"the trial in {store.directory} is at iteration {iteration:,}, past max_iter "
+                          f"{cfg.max_iter:,}; raise max_iter to train it further, or use another output folder")
 
 
 class _Interval:
@@ -105,13 +111,18 @@ class TrialRun:
         self.last_metrics: dict[str, float] = {}
         self.images: dict[str, Path] = {}
         store = self.store
-        if store is not None and (status := store.read_status()) and status["status"] in (FINISHED, DIVERGED):
-            _check_same_trial(status.get("hyperparameters", {}), cfg, store)
-            log(f"trial in {store.directory} already {status['status']} at iteration "
-                f"{status['iteration']}; nothing to do")
-            self.result = TrialResult(status["status"], status["iteration"], status.get("metrics", {}),
-                                      status.get("message", ""), store.path if store.exists() else None)
-            return
+        status = store.read_status() if store is not None else None
+        if status is not None and status["status"] in (FINISHED, DIVERGED):
+            _check_same_trial(status.get("hyperparameters", {}), cfg, store,
+                              status["iteration"] if status["status"] == FINISHED else 0)
+            if status["status"] == DIVERGED or status["iteration"] == cfg.max_iter:
+                log(f"trial in {store.directory} already {status['status']} at iteration "
+                    f"{status['iteration']}; nothing to do")
+                self.result = TrialResult(status["status"], status["iteration"], status.get("metrics", {}),
+                                          status.get("message", ""), store.path if store.exists() else None)
+                return
+            log(f"trial in {store.directory} finished {status['iteration']:,} iterations; training it on to "
+                f"max_iter {cfg.max_iter:,}")
         self.data = data if data is not None else load_dataset(cfg.dataset, cfg.data_root, log=log)
         self.algo = algo = build_algorithm(cfg)
         if self.data.image_shape != (algo.arch.image_channels, algo.arch.image_size, algo.arch.image_size):
@@ -125,7 +136,7 @@ class TrialRun:
         self.start = 0
         if store is not None and store.exists():
             state = store.load()
-            _check_same_trial(state["hyperparameters"], cfg, store)
+            _check_same_trial(state["hyperparameters"], cfg, store, state["iteration"])
             algo.load_state_dict(state["algorithm"])
             self.sampler.load_state_dict(state["sampler"])
             self.interval.load_state_dict(state["interval"], self.device)

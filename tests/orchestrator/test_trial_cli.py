@@ -49,6 +49,11 @@ def test_trial_writes_checkpoint_grids_and_is_not_rerun(tmp_path):
         "reconstructions_0000005.png", "reconstructions_0000010.png"}
     again = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--out", out_dir)
     assert again.returncode == 0 and "already finished" in again.stderr
+    further = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--set", "max_iter=15",
+                          "--out", out_dir)
+    assert further.returncode == 0 and "finished: finished 15 iterations" in further.stderr, further.stderr
+    assert yaml.safe_load((out_dir / "config.yaml").read_text())["max_iter"] == 15
+    assert (out_dir / "samples" / "samples_0000015.png").is_file()
 
 
 def error_line(result):

@@ -142,6 +142,36 @@ def test_finished_trial_is_not_retrained_and_other_settings_are_refused(tmp_path
         train(tiny_config("dcgan", max_iter=5, lr_generator=1e-3), None, tmp_path, data=data, log=quiet)
 
 
+@pytest.mark.parametrize("model", ["alphagan", "wgangp"])
+def test_a_finished_trial_trained_further_is_the_longer_trial_bit_for_bit(tmp_path, data, model):
+    """Raising max_iter was refused ("belongs to another trial (max_iter: 6 -> 12)"): a researcher
+    who wanted a good trial trained longer had to start again."""
+    straight = []
+    train(tiny_config(model, max_iter=12, report_every=3), collect(straight), tmp_path / "straight", data=data,
+          log=quiet)
+    further, messages = [], []
+    assert train(tiny_config(model, max_iter=6, report_every=3), collect(further), tmp_path / "further",
+                 data=data, log=quiet).iteration == 6
+    result = train(tiny_config(model, max_iter=12, report_every=3), collect(further), tmp_path / "further",
+                   data=data, log=messages.append)
+    assert result.status == "finished" and result.iteration == 12
+    assert "finished 6 iterations; training it on to max_iter 12" in messages[0] and "resuming" in messages[1]
+    assert_states_equal(CheckpointStore(tmp_path / "straight").load(), CheckpointStore(tmp_path / "further").load())
+    assert without_speed(further) == without_speed(straight)
+
+
+def test_a_trial_past_a_lowered_max_iter_is_refused(tmp_path, data):
+    train(tiny_config("dcgan", max_iter=6, report_every=3), None, tmp_path / "finished", data=data, log=quiet)
+    calls = iter(range(1000))
+    train(tiny_config("dcgan", max_iter=12, report_every=3), None, tmp_path / "stopped", data=data, log=quiet,
+          should_stop=lambda: next(calls) == 7)                              # asked after iteration 8
+    for folder, at in (("finished", 6), ("stopped", 8)):
+        with pytest.raises(ConfigError) as err:
+            train(tiny_config("dcgan", max_iter=5, report_every=3), None, tmp_path / folder, data=data, log=quiet)
+        assert str(err.value) == (f"the trial in {tmp_path / folder} is at iteration {at}, past max_iter 5; raise "
+                                  "max_iter to train it further, or use another output folder")
+
+
 def test_evaluation_state_travels_in_the_checkpoint(tmp_path, data):
     """What ``evaluate`` advances at a report is saved in that report's checkpoint."""
     box = {"critic_steps": 0}
