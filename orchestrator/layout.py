@@ -32,6 +32,7 @@ DEFAULT_DB = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
 DRIVER_LOCK_SUFFIX = ".driver.lock"
+TRIAL_LOCK = "trial.lock"                       # in `orchestrate trial`'s --out, held while it trains
 WORK = "work"
 CHECKPOINT = "checkpoint"
 FUSED_CHECKPOINTS = "checkpoints"

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import layout, placement, tracking
-from .driver_lock import driver_lock
 from .errors import SpecError, UsageError
 from .local_node import runs_a_ray_node
 from .preflight import Checked, preflight
+from .process_locks import driver_lock
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings
 from .sweep_spec import SweepSpec

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from orchestrator.driver_lock import driver_lock
 from orchestrator.errors import UsageError
+from orchestrator.process_locks import driver_lock
 
 from .sweep_helpers import (
     SMOKE,

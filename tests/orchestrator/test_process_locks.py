@@ -1,5 +1,6 @@
-"""One driver per sweep: the lock says who holds it, refuses a second driver in one line, and is
-gone with its holder however that ends (no stale lock after a kill -9)."""
+"""One driver per sweep, one `orchestrate trial` per folder: the lock says who holds it, refuses a
+second process in one line, and is gone with its holder however that ends (no stale lock after a
+kill -9)."""
 
 import os
 import socket
@@ -10,13 +11,13 @@ import time
 import pytest
 
 from orchestrator import layout
-from orchestrator.driver_lock import driver_lock
 from orchestrator.errors import UsageError
+from orchestrator.process_locks import driver_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from orchestrator.driver_lock import driver_lock
+from orchestrator.process_locks import driver_lock
 with driver_lock(Path(sys.argv[1]), "grid"):
     print("held", flush=True)
     time.sleep(600)
@@ -80,3 +81,21 @@ def test_a_file_system_without_locks_gives_a_warning_not_a_traceback(tmp_path, m
     assert ran == [True]
     assert capsys.readouterr().err == (f"warning: cannot lock {tmp_path / 'grid.driver.lock'} (No locks available); "
                                        "make sure no other driver runs sweep 'grid'\n")
+
+
+def test_a_second_orchestrate_trial_into_the_same_folder_is_one_line_and_writes_nothing(tmp_path):
+    """Both trained the same trial, each overwriting the other's checkpoint.pt and status.json."""
+    from orchestrator.process_locks import trial_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with trial_lock(out):
+        second = subprocess.run([sys.executable, "-m", "orchestrator.cli", "trial", "--set", "dataset=synthetic",
+                                 "--set", "width=0.125", "--set", "max_iter=2", "--out", str(out)],
+                                capture_output=True, text=True, timeout=300)
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 2 and len(lines) == 1, second.stderr[-3000:]
+    assert lines[0].startswith(f"orchestrate trial: error: {out} is being trained by another `orchestrate trial` "
+                               f"(pid {os.getpid()} on {socket.gethostname()}, since ")
+    assert lines[0].endswith("let it finish, or stop it (Ctrl-C there) before you resume it")
+    assert sorted(p.name for p in out.iterdir()) == [layout.TRIAL_LOCK]      # no config.yaml, no checkpoint
