@@ -57,6 +57,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
         check_fits(spec, cluster_gpus, options.address)
+        check_evaluation_fits(spec, options.address)
         with driver_lock(storage, spec.name):
             state = open_sweep_run(spec, storage, checked)
             with failed_on_error(state, new=checked.state is None):
@@ -165,6 +166,33 @@ def check_fits(spec: SweepSpec, cluster_gpus: float, address: str | None) -> Non
         raise SpecError(f"{spec.path}: {what} this machine has ({have}): {hint}, or run on a cluster with --address")
     _log(f"warning: {what} any node of the cluster has now ({have}): its trials wait until such a node joins "
          f"(an autoscaler adds it); otherwise stop with Ctrl-C and {hint}")
+
+
+def check_evaluation_fits(spec: SweepSpec, address: str | None) -> None:
+    """Each trial's final evaluation holds its samples in memory as float32 images: more than any
+    node's memory would fail every trial at its end, after all its training. On this machine's own
+    Ray one line before anything starts; on a cluster (a bigger node may join) a warning."""
+    import ray
+
+    from trainer.memory import in_binary_units
+    from trainer.metrics.evaluate import sample_memory
+    from trainer.networks import DATASET_ARCHITECTURE
+
+    if not spec.evaluation.samples:
+        return
+    shapes = {(a.image_channels, a.image_size, a.image_size)
+              for a in (DATASET_ARCHITECTURE[hp["dataset"]] for hp in spec.trials)}
+    need = max(sample_memory(spec.evaluation.samples, shape) for shape in shapes)
+    memory = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if need <= memory:
+        return
+    fits = int(spec.evaluation.samples * memory // need)
+    what = (f"evaluation.samples {spec.evaluation.samples:,} need {in_binary_units(need)} of memory in each trial's "
+            f"final evaluation, more than Ray gives tasks on {'this machine' if not address else 'any node'} "
+            f"({in_binary_units(memory)}): set evaluation.samples to at most {fits:,}")
+    if not address:
+        raise SpecError(f"{spec.path}: {what}")
+    _log(f"warning: {what}, or add a node with more memory")
 
 
 def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepState:

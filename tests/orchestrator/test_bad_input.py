@@ -90,6 +90,18 @@ def test_a_trial_bigger_than_the_machine_is_one_line_not_a_silent_wait(tmp_path,
     assert not (tmp_path / "s").exists()
 
 
+def test_a_final_evaluation_bigger_than_the_machine_is_one_line_before_any_trial_trains(tmp_path):
+    """Each trial would have trained to its end and then failed drawing 10^9 samples (8.6 TiB)."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["evaluation"] = {"samples": 10**9}
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    one_error_line(run(path, "--storage", tmp_path / "s"), str(path),
+                   "evaluation.samples 1,000,000,000 need 8.6 TiB of memory in each trial's final evaluation, more "
+                   "than Ray gives tasks on this machine (", "): set evaluation.samples to at most ")
+    assert not (tmp_path / "s").exists()
+
+
 def test_storage_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

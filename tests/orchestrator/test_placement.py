@@ -107,5 +107,15 @@ def test_short_resources_agrees_with_ray_on_a_real_node(tmp_path, capsys):
         check_fits(spec, 0, address="ray-head:6379")        # a cluster may still grow: a warning, no error
         assert capsys.readouterr().err.startswith("warning: a trial reserves [{'CPU': 2}, {'CPU': 0.5}] (its bundle, "
                                                   "then its critic's), more CPU than any node of the cluster has now")
+
+        from orchestrator.sweep import check_evaluation_fits
+        check_evaluation_fits(spec, address="ray-head:6379")   # 10,000 samples fit
+        big = spec_with(tmp_path, {"cpus": 1, "gpus": 0})
+        object.__setattr__(big.evaluation, "samples", 10**9)
+        check_evaluation_fits(big, address="ray-head:6379")   # a bigger node may join: a warning
+        warning = capsys.readouterr().err
+        assert warning.startswith("warning: evaluation.samples 1,000,000,000 need 8.6 TiB of memory in each trial's "
+                                  "final evaluation, more than Ray gives tasks on any node (")
+        assert warning.endswith("or add a node with more memory\n")
     finally:
         ray.shutdown()

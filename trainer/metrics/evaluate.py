@@ -129,17 +129,22 @@ def generate_samples(algo, n: int, generator: torch.Generator, chunk: int = 500)
     return images
 
 
+def sample_memory(samples: int, image_shape: tuple[int, ...]) -> int:
+    """Bytes that ``samples`` generated images of ``image_shape`` take (float32, as the metrics hold them)."""
+    return samples * math.prod(image_shape) * 4
+
+
 def check_memory_for_samples(samples: int, image_shape: tuple[int, ...],
                              available: int | None = None) -> None:
     """Refuses, before drawing any, more samples than the machine's free memory holds as float32
     images (where the free memory is known): drawing them would end with the system killing the
     process, or swapping for hours."""
     available = available_bytes() if available is None else available
-    need = samples * math.prod(image_shape) * 4
+    need = sample_memory(samples, image_shape)
     if available is not None and need > available:
         raise MetricsError(f"{samples:,} samples of {'x'.join(map(str, image_shape))} images need "
                            f"{in_binary_units(need)} of memory, but this machine has {in_binary_units(available)} "
-                           f"free; evaluate at most {available // (math.prod(image_shape) * 4):,} samples")
+                           f"free; evaluate at most {available // sample_memory(1, image_shape):,} samples")
 
 
 @torch.no_grad()
