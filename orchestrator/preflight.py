@@ -65,7 +65,10 @@ def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
         raise UsageError(f"{storage / spec.name} already holds sweep {spec.name!r}: add --resume to continue "
                          "it, or pass another --storage to start afresh")
     if resume and not restorable:
-        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage} (run it without --resume)")
+        held = sorted(path.name.removesuffix(layout.STATE_SUFFIX) for path in storage.glob(f"*{layout.STATE_SUFFIX}"))
+        holds = f" (it holds {', '.join(held)})" if held else ""
+        raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage}{holds}; pass the --storage it ran "
+                         "with, or run it without --resume")
 
 
 def spec_sha256(spec: SweepSpec) -> str:

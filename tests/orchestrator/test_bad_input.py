@@ -102,6 +102,18 @@ def test_a_final_evaluation_bigger_than_the_machine_is_one_line_before_any_trial
     assert not (tmp_path / "s").exists()
 
 
+def test_resume_of_a_sweep_the_storage_does_not_hold_names_the_sweeps_it_does(tmp_path):
+    storage = tmp_path / "s"
+    one_error_line(run(SMOKE, "--storage", storage, "--resume"),
+                   f"nothing to resume: no sweep 'smoke' in {storage}; pass the --storage it ran with, or run it "
+                   "without --resume")
+    storage.mkdir()
+    (storage / "grid_a.sweep.json").write_text("{}")
+    (storage / "grid_b.sweep.json").write_text("{}")
+    one_error_line(run(SMOKE, "--storage", storage, "--resume"),
+                   f"no sweep 'smoke' in {storage} (it holds grid_a, grid_b); pass the --storage it ran with")
+
+
 def test_storage_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
