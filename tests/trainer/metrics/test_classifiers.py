@@ -115,3 +115,32 @@ def test_wrong_inception_weights_say_why_in_a_short_line(tmp_path):
         assert message.endswith("--inception-weights FILE") and len(message.replace(str(tmp_path), "")) < 330
     torch.save(right, tmp_path / "right.pth")                        # and weights that fit load
     assert InceptionClassifier(tmp_path / "right.pth").fc.out_features == 1000
+
+
+def test_an_interrupted_cifar_classifier_training_resumes_where_it_was_and_ends_the_same(tmp_path, monkeypatch):
+    """20,000 VGG steps take hours on a CPU; a Ctrl-C or a crash lost them all. The state is kept
+    every save_every steps beside the classifier and the next training with the same settings
+    resumes from it; the result is the uninterrupted training's, tensor for tensor."""
+    from trainer.metrics.classifiers import load_or_train_classifier, partial_path, train_vgg_classifier
+
+    write_cifar(tmp_path)
+    monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 50)
+    monkeypatch.setenv("ALPHAGAN_CACHE", str(tmp_path / "cache"))
+    data = load_dataset("cifar10", tmp_path, log=lambda m: None)
+    straight = train_vgg_classifier(data, steps=6, log=lambda m: None)
+    partial = partial_path(classifier_path(data))
+    progress = []
+
+    def crash_at_the_second_progress_line(message):
+        progress.append(message)
+        if len(progress) == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_vgg_classifier(data, steps=6, partial=partial, save_every=2, log=crash_at_the_second_progress_line)
+    assert torch.load(partial, weights_only=True)["step"] == 4
+    messages = []
+    resumed = load_or_train_classifier(data, steps=6, log=messages.append)
+    assert f"cifar10 classifier: resuming at step 4/6 from {partial}" in messages
+    for key, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[key]), key
+    assert classifier_path(data).is_file() and not partial.exists()
