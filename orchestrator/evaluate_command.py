@@ -111,8 +111,8 @@ def trial_checkpoint_folder(run: Path) -> Path:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     check_evaluate_options(args)
-    timer = Timer()
-    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    timer = Timer(log=log)
     if args.reference:
         if not args.dataset:
             raise UsageError("--reference needs --dataset NAME")

@@ -22,10 +22,15 @@ from .scores import MetricsError, frechet_distance, inception_score, mode_statis
 
 
 class Timer:
-    def __init__(self):
+    """Seconds of each step of an evaluation; with ``log``, a progress line as each step starts."""
+
+    def __init__(self, log: Callable[[str], None] | None = None):
         self.seconds: dict[str, float] = {}
+        self.log = log
 
     def __call__(self, name: str, fn: Callable):
+        if self.log is not None:
+            self.log(f"evaluating: {name} ...")
         start = time.perf_counter()
         result = fn()
         self.seconds[name] = time.perf_counter() - start
