@@ -8,6 +8,8 @@ import time
 
 from ray.tune import Callback
 
+from trainer import INTERRUPTED
+
 from . import layout
 from .settings import trial_members
 
@@ -58,19 +60,21 @@ class ProgressLines(Callback):
         ProgressLines.completed.add(trial.trial_id)
 
     @staticmethod
-    def counts(trials) -> str:
-        status = [t.status for t in trials]
+    def counts(trials, ending: dict[str, str] | None = None) -> str:
+        """Ray Tune's trial states; ``ending``: trial id -> the state of a trial whose last report
+        is being shown (Ray still calls it RUNNING until the report has been handled)."""
+        status = [(ending or {}).get(t.trial_id, t.status) for t in trials]
         return (f"{status.count('RUNNING')} running, {status.count('TERMINATED')} done, "
                 f"{status.count('ERROR')} failed, {status.count('PENDING')} pending")
 
-    def time_left(self, trials, now: float) -> str:
+    def time_left(self, trials, now: float, ending: dict[str, str] | None = None) -> str:
         """The trial-iterations left at the rate of this run's reports so far (from the first)."""
         done_here, remaining = 0, 0
         for trial in trials:
             members, max_iter = trial_iterations(trial)
             reached = self.reached.get(trial.trial_id, 0)
             done_here += members * (reached - self.first.get(trial.trial_id, reached))
-            if trial.status not in ENDED:
+            if (ending or {}).get(trial.trial_id, trial.status) not in ENDED:
                 remaining += members * (max_iter - reached)
         if self.total > len(trials) and trials:     # Optuna: trials not created yet
             remaining += (self.total - len(trials)) * trial_iterations(trials[0])[1]
@@ -93,8 +97,11 @@ class ProgressLines(Callback):
         state = result.get(layout.STATUS_TAG, f"iteration {result.get(layout.ITERATION, 0):,} / {max_iter:,}")
         if layout.TRIAL_ERROR in result:           # failed for good, not retried: said once, here
             state += f" (not retried): {result[layout.TRIAL_ERROR]}"
-        print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | "
-              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now)}",
+        ended = result.get(layout.STATUS_TAG)         # its last report: Ray still calls it RUNNING
+        ending = ({trial.trial_id: "ERROR" if ended == layout.FAILED else "TERMINATED"}
+                  if ended not in (None, INTERRUPTED) else {})
+        print(f"[{duration(now - self.started):>7}] {self.counts(trials, ending)} of {self.total} | "
+              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now, ending)}",
               file=sys.stderr, flush=True)
 
     def on_trial_recover(self, iteration, trials, trial, **info):

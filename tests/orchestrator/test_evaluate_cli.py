@@ -63,7 +63,7 @@ def test_a_sweep_trials_folder_is_evaluated(smoke_sweep, tmp_path):
     trial = sorted((storage / "smoke").glob("trial_*"))[0]
     result = orchestrate("evaluate", trial, "--samples", "20", "--critic-steps", "0", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "evaluating: generate ...\nevaluating: sample_diversity ...\n" in result.stderr   # a line as each step starts
+    assert "evaluating: generate ...\nevaluating: sample_diversity ...\n" in result.stderr    # as each step starts
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["run"] == str(trial) and record["metrics"]["iteration"] == 20
     assert record["hyperparameters"]["dataset"] == "synthetic"
