@@ -81,7 +81,7 @@ class ProgressLines(Callback):
         if done_here <= 0:
             return ""
         rate = done_here / max(now - self.rate_since, 1e-9)
-        return f" | {rate:,.1f} it/s, about {duration(remaining / rate)} left"
+        return f" | {rate:,.1f} it/s" + (f", about {duration(remaining / rate)} left" if remaining else "")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.time()

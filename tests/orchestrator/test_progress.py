@@ -34,3 +34,4 @@ def test_time_left_leaves_out_a_trial_that_has_just_ended_early():
     progress.reached, progress.first, progress.rate_since = {"t0": 20, "t1": 20}, {"t0": 0, "t1": 0}, 100.0
     assert progress.time_left(trials, 110.0) == " | 4.0 it/s, about 10s left"       # 40 left at 4 it/s
     assert progress.time_left(trials, 110.0, {"t0": "TERMINATED"}) == " | 4.0 it/s, about 5s left"
+    assert progress.time_left(trials, 110.0, {"t0": "TERMINATED", "t1": "TERMINATED"}) == " | 4.0 it/s"  # not "0s left"
