@@ -62,7 +62,8 @@ def load_weights_only(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` beside ``path``, then moved over it: a crash never leaves a half-written file."""
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -83,7 +84,7 @@ class CheckpointStore:
 
     def save(self, state: dict[str, Any]) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path, lambda tmp: torch.save(state, tmp))
+        atomic_write(self.path, lambda tmp: torch.save(state, tmp))
         return self.path
 
     def load(self, advice: str = RESUME_ADVICE) -> dict[str, Any]:
@@ -105,7 +106,7 @@ class CheckpointStore:
 
     def write_status(self, status: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.directory / STATUS_FILE,
+        atomic_write(self.directory / STATUS_FILE,
                       lambda tmp: tmp.write_text(json.dumps(status, indent=2) + "\n"))
 
     def read_status(self) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ product itself and kept in a cache folder of the user's (``$ALPHAGAN_CACHE/class
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import atomic_write
 from ..data import ImageDataset, to_float
 from ..data.shared_cache import cache_dir
 from ..data.stacked import STACKED_DATASETS as STACKED
@@ -165,9 +165,7 @@ def train_vgg_classifier(data: ImageDataset, steps: int = 20_000, batch_size: in
 
 def _atomic_save(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 @torch.no_grad()
