@@ -64,7 +64,7 @@ def trial_configs(n: int, variant: dict, device, width: float, model: str, datas
 def random_images(dataset: str):
     """Images of the dataset's size (uint8, as the loaders give them): no files needed."""
     arch = DATASET_ARCHITECTURE[dataset]
-    shape = (2048, arch.image_channels, arch.image_size, arch.image_size)
+    shape = (2048, *arch.image_shape)
     return SimpleNamespace(train=torch.randint(0, 256, shape, dtype=torch.uint8))
 
 

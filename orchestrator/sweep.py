@@ -180,8 +180,7 @@ def check_evaluation_fits(spec: SweepSpec, address: str | None) -> None:
 
     if not spec.evaluation.samples:
         return
-    shapes = {(a.image_channels, a.image_size, a.image_size)
-              for a in (DATASET_ARCHITECTURE[hp["dataset"]] for hp in spec.trials)}
+    shapes = {DATASET_ARCHITECTURE[hp["dataset"]].image_shape for hp in spec.trials}
     need = max(sample_memory(spec.evaluation.samples, shape) for shape in shapes)
     memory = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
     if need <= memory:

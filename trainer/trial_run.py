@@ -125,7 +125,7 @@ class TrialRun:
                 f"max_iter {cfg.max_iter:,}")
         self.data = data if data is not None else load_dataset(cfg.dataset, cfg.data_root, log=log)
         self.algo = algo = build_algorithm(cfg)
-        if self.data.image_shape != (algo.arch.image_channels, algo.arch.image_size, algo.arch.image_size):
+        if self.data.image_shape != algo.arch.image_shape:
             raise ConfigError(f"dataset {self.data.name} has images of shape {self.data.image_shape}, but the "
                               f"{algo.arch.name} networks expect {algo.arch.image_size}x{algo.arch.image_size}")
         self.sampler = BatchSampler(self.data.train, cfg.batch_size, seed=cfg.seed + 1, device=self.device)

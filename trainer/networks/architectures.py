@@ -25,6 +25,11 @@ class Architecture:
     generator_start: tuple[int, int]        # (channels, size) after the generator's linear layer
     generator: tuple[ConvSpec, ...]         # transposed convolutions; the last one outputs RGB
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the networks read and write."""
+        return (self.image_channels, self.image_size, self.image_size)
+
 
 COLORMNIST = Architecture(
     name="colormnist",
