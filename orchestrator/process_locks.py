@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import layout
@@ -25,17 +25,17 @@ from .errors import UsageError
 
 
 @contextlib.contextmanager
-def held_lock(path: Path, busy: str, unguarded: str) -> Iterator[None]:
+def held_lock(path: Path, busy: Callable[[str], str], unguarded: str) -> Iterator[None]:
     """An exclusive lock on ``path`` while the block runs. Held by another process: a UsageError
-    ``busy`` with the holder in it (``{holder}``). A file system without locks (some FUSE mounts):
-    the warning ``unguarded``, and the block runs."""
+    ``busy(holder)``. A file system without locks (some FUSE mounts): the warning ``unguarded``,
+    and the block runs."""
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "a process that has not said who it is yet"
-            raise UsageError(busy.replace("{holder}", holder)) from None
+            raise UsageError(busy(holder)) from None
         except OSError as err:
             print(f"warning: cannot lock {path} ({err.strerror or type(err).__name__}); {unguarded}",
                   file=sys.stderr, flush=True)
@@ -49,13 +49,13 @@ def held_lock(path: Path, busy: str, unguarded: str) -> Iterator[None]:
 def driver_lock(storage: Path, name: str) -> contextlib.AbstractContextManager[None]:
     storage.mkdir(parents=True, exist_ok=True)
     return held_lock(layout.driver_lock_path(storage, name),
-                     f"sweep {name!r} in {storage} is being run by another driver ({{holder}}); let it finish, or "
-                     "stop it (Ctrl-C there, or ray job stop) before you resume it",
+                     lambda holder: f"sweep {name!r} in {storage} is being run by another driver ({holder}); let "
+                                    "it finish, or stop it (Ctrl-C there, or ray job stop) before you resume it",
                      f"make sure no other driver runs sweep {name!r}")
 
 
 def trial_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     return held_lock(out / layout.TRIAL_LOCK,
-                     f"{out} is being trained by another `orchestrate trial` ({{holder}}); let it finish, or stop "
-                     "it (Ctrl-C there) before you resume it",
+                     lambda holder: f"{out} is being trained by another `orchestrate trial` ({holder}); let it "
+                                    "finish, or stop it (Ctrl-C there) before you resume it",
                      f"make sure no other `orchestrate trial` writes to {out}")

@@ -74,4 +74,3 @@ def run(args: argparse.Namespace) -> int:
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)
     return {"finished": 0, "interrupted": 130}.get(result.status, 3)
-
