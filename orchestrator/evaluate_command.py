@@ -11,7 +11,7 @@ from pathlib import Path
 from trainer import load_dataset
 from trainer.checkpoint import CHECKPOINT_FILE
 from trainer.config import resolve_device
-from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, load_or_train_classifier
+from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_classifier, load_or_train_classifier
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
 from . import layout
@@ -120,7 +120,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else layout.reference_metrics_path(data.name).parent
         check_writable_folder(out, "--out")
         classifier = (load_or_train_classifier(data, log=log, device=args.device)
-                      if data.name in DATASETS_WITH_CLASSIFIER else None)
+                      if has_classifier(data.name) else None)
         metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
                                      critic_steps=args.critic_steps, noise_std=args.noise_std,
                                      device=args.device, timer=timer)

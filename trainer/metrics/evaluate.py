@@ -15,7 +15,7 @@ from ..data import ImageDataset, load_dataset, to_float
 from ..memory import available_bytes, in_binary_units
 from ..models import build_algorithm
 from ..networks import DATASET_ARCHITECTURE
-from .classifiers import STACKED, StackedDigitClassifier, load_or_train_classifier
+from .classifiers import StackedDigitClassifier, has_classifier, load_or_train_classifier
 from .critic import IndependentCritic
 from .diversity import sample_diversity, with_normal_noise
 from .scores import MetricsError, frechet_distance, inception_score, mode_statistics
@@ -192,7 +192,7 @@ def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_st
     algo.load_state_dict(state["algorithm"])
     data = data or load_dataset(cfg.dataset, cfg.data_root, log=log)
     check_memory_for_samples(samples, data.image_shape)                 # before training a classifier
-    if classifier is None and data.name in STACKED + ("cifar10",):
+    if classifier is None and has_classifier(data.name):
         classifier = load_or_train_classifier(data, log=log)
 
     metrics = evaluate_generator(algo, data, samples=samples, classifier=classifier, inception=inception,
