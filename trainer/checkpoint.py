@@ -63,10 +63,25 @@ def load_weights_only(path: Path) -> dict[str, Any]:
 
 
 def atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` beside ``path``, then moved over it: a crash never leaves a half-written file."""
+    """``write(tmp)`` beside ``path``, then moved over it: a crash never leaves a half-written file,
+    and a write that fails (a full disk) removes its part, leaving ``path`` as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def save_atomically(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to ``path`` with ``atomic_write``, through a Python file: on a full disk,
+    torch's RuntimeError then keeps the OSError (ENOSPC) as its context (saved to a path, only
+    C++'s "iostream error" is left to say why)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as file:
+            torch.save(state, file)
+    atomic_write(path, write)
 
 
 class CheckpointStore:
@@ -84,7 +99,7 @@ class CheckpointStore:
 
     def save(self, state: dict[str, Any]) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, lambda tmp: torch.save(state, tmp))
+        save_atomically(state, self.path)
         return self.path
 
     def load(self, advice: str = RESUME_ADVICE) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import atomic_write
+
 MIN_PIXELS = 96
 
 
@@ -21,12 +23,14 @@ def upscale(images: torch.Tensor, min_pixels: int = MIN_PIXELS) -> torch.Tensor:
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
-    """Images in [-1, 1] as one PNG grid, each image upscaled to at least ``MIN_PIXELS``."""
+    """Images in [-1, 1] as one PNG grid, each image upscaled to at least ``MIN_PIXELS``; written
+    atomically (a full disk leaves no truncated PNG)."""
     from torchvision.utils import save_image  # imported here: torchvision is slow to import
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(upscale(images.detach().cpu().float()), path, nrow=nrow, normalize=True, value_range=(-1, 1),
-               padding=2)
+    grid = upscale(images.detach().cpu().float())
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png", nrow=nrow, normalize=True,
+                                              value_range=(-1, 1), padding=2))
     return path
 
 

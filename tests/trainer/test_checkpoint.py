@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trainer import train
-from trainer.checkpoint import CheckpointError, CheckpointStore, global_rng_state, set_global_rng_state
+from trainer.checkpoint import CheckpointError, CheckpointStore, atomic_write, global_rng_state, set_global_rng_state
 
 from ..conftest import tiny_config
 
@@ -51,6 +51,20 @@ def test_a_file_that_is_not_a_trials_checkpoint_is_refused_with_the_callers_advi
             CheckpointStore(tmp_path).load(advice="evaluate another one")
         assert str(err.value) == (f"{tmp_path / 'checkpoint.pt'} is not a trial's checkpoint (it has no {lacks}); "
                                   "evaluate another one")
+
+
+def test_a_write_that_fails_leaves_the_file_as_it_was_and_no_part_behind(tmp_path):
+    """E.g. a full disk halfway through a checkpoint: the previous checkpoint stays, and the part
+    written does not keep taking the disk's space (tests/orchestrator/test_trial_cli.py fills a real disk)."""
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"previous")
+
+    def write(tmp):
+        tmp.write_bytes(b"half of the n")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        atomic_write(path, write)
+    assert path.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
 def test_rng_states_round_trip_as_tensors():

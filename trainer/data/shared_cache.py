@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..memory import in_binary_units
 from .dataset import DatasetError
 
 MANIFEST = "manifest.json"
@@ -83,18 +84,29 @@ def _locked(path: Path, log: Callable[[str], None]) -> Iterator[None]:
 
 def _build(final: Path, build: Callable[[], Built]) -> None:
     arrays, note = build()
+    arrays = {key: np.ascontiguousarray(array) for key, array in arrays.items()}
+    needed, free = sum(array.nbytes for array in arrays.values()), shutil.disk_usage(final.parent).free
+    if needed > free:
+        raise DatasetError(_no_room(final, f"needs {in_binary_units(needed)}, but its disk has "
+                                           f"{in_binary_units(free)} free"))
     tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         manifest = {}
         for key, array in arrays.items():
-            array = np.ascontiguousarray(array)
             np.save(tmp / f"{key}.npy", array, allow_pickle=False)
             manifest[key] = {"dtype": str(array.dtype), "shape": list(array.shape)}
         (tmp / MANIFEST).write_text(json.dumps({"arrays": manifest, "note": note}, indent=1))
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):         # e.g. the disk filled meanwhile (numpy's error has no errno)
+            raise DatasetError(_no_room(final, f"could not be written ({err})")) from None
         raise
+
+
+def _no_room(final: Path, why: str) -> str:
+    return (f"the dataset cache {final} {why}: free space there, or set ALPHAGAN_CACHE to a folder "
+            "with room (on a cluster, one every node mounts)")
 
 
 def _read(folder: Path) -> tuple[dict[str, torch.Tensor], str]:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import atomic_write
+from ..checkpoint import save_atomically
 from ..data import ImageDataset, to_float
 from ..data.shared_cache import cache_dir
 from ..data.stacked import STACKED_DATASETS as STACKED
@@ -165,7 +165,7 @@ def train_vgg_classifier(data: ImageDataset, steps: int = 20_000, batch_size: in
 
 def _atomic_save(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    save_atomically(state, path)
 
 
 @torch.no_grad()
