@@ -14,6 +14,7 @@ from trainer.metrics import MetricsError
 
 from . import analyze_command, evaluate_command, sweep_command, trial_command
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
+from .writable import disk_full
 
 USER_ERRORS = (ConfigError, DatasetError, SpecError, UsageError, MetricsError, CheckpointError,
                AnalysisError)
@@ -55,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as err:
+        if (full := disk_full(err)) is not None:       # a disk the command's own check did not cover
+            where = f" writing {full.filename}" if full.filename else ""
+            print(f"orchestrate {args.command}: error: a disk is full ({full.strerror}{where}): free space on it "
+                  "and run the same command again", file=sys.stderr)
+            return 2
         if not refused_by_tracking_server(err):
             raise
         print(f"orchestrate {args.command}: error: the tracking server refused the request (HTTP 401: no or wrong "

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from trainer import load_dataset
-from trainer.checkpoint import CHECKPOINT_FILE
+from trainer.checkpoint import CHECKPOINT_FILE, atomic_write
 from trainer.config import resolve_device
 from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_classifier, load_or_train_classifier
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
@@ -18,7 +18,7 @@ from . import layout
 from .errors import UsageError
 from .out_of_memory import out_of_memory_as_one_line
 from .wording import counted
-from .writable import check_writable_folder
+from .writable import check_writable_folder, disk_full_as_one_line
 
 DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
 
@@ -138,8 +138,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}
     print_table(metrics, timer)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    with disk_full_as_one_line(out, "--out", "the figures are in the table above"):
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     print(f"written to {out / 'metrics.json'}", file=sys.stderr)
     return 0
 

@@ -16,7 +16,7 @@ from trainer.data import check_batch_size
 from .out_of_memory import out_of_memory_as_one_line
 from .process_locks import trial_lock
 from .trial_spec import build_config
-from .writable import check_writable_folder
+from .writable import check_writable_folder, disk_full_as_one_line
 
 HELP = """Run one trial without Ray: train a model from a YAML spec and/or --set overrides.
 
@@ -61,15 +61,17 @@ def run(args: argparse.Namespace) -> int:
     check_batch_size(data.name, cfg.batch_size, len(data.train))
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
     check_writable_folder(out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
-    with trial_lock(out):
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        for note in notes:
-            print(note, file=sys.stderr)
-        print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {device}, "
-              f"output in {out}/", file=sys.stderr)
-        with out_of_memory_as_one_line(device, "batch_size, width or latent_dim", f"any checkpoint in {out} is kept"):
-            result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
+    kept = f"any checkpoint in {out} is kept"
+    with disk_full_as_one_line(out, "--out", f"{kept}: run the same command again to resume from it"):
+        out.mkdir(parents=True, exist_ok=True)
+        with trial_lock(out):
+            (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            for note in notes:
+                print(note, file=sys.stderr)
+            print(f"{cfg.model} on {cfg.dataset}: {cfg.max_iter:,} iterations on {device}, "
+                  f"output in {out}/", file=sys.stderr)
+            with out_of_memory_as_one_line(device, "batch_size, width or latent_dim", kept):
+                result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
     print(f"{result.status}: {result.message}", file=sys.stderr)
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)

@@ -1,13 +1,22 @@
 """An output folder a command will write, checked before the command does any work: an
-evaluation or a sweep that ran for an hour is not lost to a folder it cannot write."""
+evaluation or a sweep that ran for an hour is not lost to a folder it cannot write; and a disk
+that fills while the command writes, said in one line."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from trainer.memory import in_binary_units
+
 from .errors import UsageError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)      # no space left on the device; the user's quota used up
 
 
 def check_writable_folder(path: Path, option: str) -> None:
@@ -17,9 +26,7 @@ def check_writable_folder(path: Path, option: str) -> None:
     path = Path(path).absolute()
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path} is a file, not a folder; pass a folder")
-    nearest = path
-    while not nearest.exists():
-        nearest = nearest.parent
+    nearest = nearest_existing(path)
     if not nearest.is_dir():
         raise UsageError(f"{option} {path} cannot be created: {nearest} is a file, not a folder; "
                          "pass a folder you can write")
@@ -29,3 +36,35 @@ def check_writable_folder(path: Path, option: str) -> None:
         what = "is not writable" if nearest == path else f"cannot be created in {nearest}"
         raise UsageError(f"{option} {path} {what} ({err.strerror or type(err).__name__}); "
                          "pass a folder you can write") from None
+
+
+def nearest_existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def disk_full(err: BaseException | None) -> OSError | None:
+    """The OSError saying the disk (or the quota) is full behind ``err``: ``err`` itself, or what
+    it was raised from or while handling (torch.save's RuntimeError, raised while handling it)."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+@contextmanager
+def disk_full_as_one_line(folder: Path, option: str, kept: str) -> Iterator[None]:
+    """Inside, a write that fails for want of space (or quota) becomes a UsageError: "the disk of
+    OPTION FOLDER is full (..., X free): free space there or pass another OPTION; KEPT"."""
+    try:
+        yield
+    except Exception as err:
+        full = disk_full(err)
+        if full is None:
+            raise
+        free = shutil.disk_usage(nearest_existing(folder)).free
+        raise UsageError(f"the disk of {option} {folder} is full ({full.strerror}; {in_binary_units(free)} free): "
+                         f"free space there or pass another {option}; {kept}") from None

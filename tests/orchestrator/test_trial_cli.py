@@ -1,12 +1,15 @@
 """`orchestrate trial` as a user runs it: a real process, real files, Ctrl-C, reruns."""
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from trainer import TrialConfig
@@ -101,6 +104,72 @@ def test_out_of_memory_is_one_line_that_says_what_to_lower(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"orchestrate trial: error: out of memory on cpu (tried to allocate 1.4 PiB): lower batch_size, width "
         f"or latent_dim; any checkpoint in {tmp_path / 'o'} is kept")
+
+
+FULL_DISK_SCRIPT = """
+mount -t tmpfs -o size=256m tmpfs "$DISK" || exit 1
+fill() { dd if=/dev/zero of="$DISK/filler$1" bs=1k 2>/dev/null; }
+cli() { log="$LOGS/$1.txt"; shift; "$PYTHON" -m orchestrator.cli "$@" >"$log" 2>&1; echo "rc=$?" >>"$log"; }
+trial() { cli "$1" trial "$SPEC" --out "$DISK/o" --no-progress --set max_iter="$2"; }
+trial first 5
+ALPHAGAN_CACHE="$DISK/cache" cli classifier classifier train --dataset colormnist --data-root "$DATA" --steps 1
+fill 1; truncate -s -2M "$DISK/filler1"
+trial full 10
+ls -a "$DISK/o" "$DISK/o/samples" >"$LOGS/files.txt"
+fill 2
+cli evaluate evaluate "$DISK/o" --samples 100 --critic-steps 5
+ALPHAGAN_CACHE="$DISK/cache" cli classifier_again classifier train --dataset colormnist --data-root "$DATA" --steps 1
+ALPHAGAN_CACHE="$DISK/cache2" cli data_cache trial --set dataset=colormnist --data-root "$DATA" --out "$DISK/c"
+rm "$DISK/filler1" "$DISK/filler2"
+trial freed 10
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_same_command_resumes_once_there_is_space(tmp_path, shared_data):
+    """A disk that filled was a traceback: torch.save's (PIL's at a grid) in a trial, after which a
+    half-written checkpoint.pt.tmp (or PNG) was left taking space; evaluate's, after its figures,
+    at its metrics.json; classifier train's, at the classifier; and numpy's, building the dataset
+    cache. The disk is a real 256 MiB tmpfs, mounted in a mount namespace of its own (root only;
+    CI runs as root)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        if os.environ.get("CI"):
+            pytest.fail("the full-disk test needs root and util-linux's unshare")
+        pytest.skip("needs root and util-linux's unshare to mount a small tmpfs")
+    disk, logs, out = tmp_path / "disk", tmp_path / "logs", tmp_path / "disk" / "o"
+    disk.mkdir()
+    logs.mkdir()
+    env = {**os.environ, "DISK": str(disk), "LOGS": str(logs), "PYTHON": sys.executable, "DATA": str(shared_data),
+           "SPEC": str(spec(tmp_path, checkpoint_every=5))}
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", FULL_DISK_SCRIPT], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    log = {path.stem: path.read_text() for path in logs.glob("*.txt")}
+    for name in ("first", "classifier"):
+        assert log[name].endswith("rc=0\n"), log[name]
+
+    def error(name):
+        assert "Traceback" not in log[name] and log[name].endswith("rc=2\n"), log[name]
+        return log[name].splitlines()[-2]
+    full = error("full")
+    assert full.startswith(f"orchestrate trial: error: the disk of --out {out} is full (No space left on device; ")
+    assert full.endswith(f"free): free space there or pass another --out; any checkpoint in {out} is kept: run "
+                         "the same command again to resume from it")
+    files = log["files"].split()
+    # 2 MiB were left: the grids of iteration 10 fit, its checkpoint (7 MiB) did not
+    assert "samples_0000010.png" in files and "checkpoint.pt" in files, files
+    assert not [name for name in files if name.endswith(".tmp")], files
+    assert "sample_diversity" in log["evaluate"] and error("evaluate") == (
+        f"orchestrate evaluate: error: the disk of --out {out} is full (No space left on device; 0 bytes free): "
+        "free space there or pass another --out; the figures are in the table above")
+    assert error("classifier_again") == ("orchestrate classifier: error: a disk is full (No space left on device): "
+                                         "free space on it and run the same command again")
+    cache = error("data_cache")
+    assert cache.startswith(f"orchestrate trial: error: the dataset cache {disk}/cache2/colormnist-")
+    assert "needs 181.3 MiB, but its disk has 0 bytes free: free space there, or set ALPHAGAN_CACHE" in cache
+    freed = log["freed"]
+    assert "resuming alphagan on synthetic from iteration 5" in freed and freed.endswith("rc=0\n"), freed
+    assert "finished: finished 10 iterations" in freed
 
 
 def test_unknown_hyperparameter_is_one_clear_line(tmp_path):
