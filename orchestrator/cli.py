@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if (full := disk_full(err)) is not None:       # a disk the command's own check did not cover
             where = f" writing {full.filename}" if full.filename else ""
-            print(f"orchestrate {args.command}: error: a disk is full ({full.strerror}{where}): free space on it "
-                  "and run the same command again", file=sys.stderr)
+            print(f"orchestrate {args.command}: error: a disk is full ({os.strerror(full.errno)}{where}): free "
+                  "space on it and run the same command again", file=sys.stderr)
             return 2
         if not refused_by_tracking_server(err):
             raise

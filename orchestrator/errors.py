@@ -5,6 +5,10 @@ class UsageError(ValueError):
     """Command-line options that do not fit together."""
 
 
+class DiskFullError(UsageError):
+    """A disk (or a quota) that filled while a command or a sweep's trial wrote to it."""
+
+
 class SpecError(ValueError):
     """A malformed spec file; the message names the file and the field."""
 

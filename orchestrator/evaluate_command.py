@@ -138,7 +138,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}
     print_table(metrics, timer)
-    with disk_full_as_one_line(out, "--out", "the figures are in the table above"):
+    with disk_full_as_one_line(out, f"--out {out}", "free space there or pass another --out; the figures are in "
+                               "the table above"):
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     print(f"written to {out / 'metrics.json'}", file=sys.stderr)

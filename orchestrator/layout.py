@@ -93,6 +93,7 @@ STATUS_TAG = "trial_status"
 MESSAGE_TAG = "trial_message"
 CRITIC_FAILURE_TAG = "critic_failure"           # the independent critic failed; the trial went on
 ERROR_FILE = "error.txt"                        # artifact of a trial that failed for good
+RAY_ERROR_FILE = "error.txt"                    # Ray Tune's: a trial's tracebacks, in its trial_<id>/ folder
 FAILED = "failed"
 STOPPED = "stopped"                             # ended early by the scheduler (ASHA)
 STOPPED_AT_TAG = "stopped_at_iteration"

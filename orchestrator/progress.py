@@ -3,14 +3,17 @@ how far the reporting trial is and an estimate of the sweep's time left."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from pathlib import Path
 
 from ray.tune import Callback
 
 from trainer import INTERRUPTED
 
 from . import layout
+from .errors import DiskFullError
 from .settings import trial_members
 
 SHOWN = (("generator", layout.loss_metric), ("discriminator", layout.loss_metric),
@@ -25,6 +28,18 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def error_line(trial) -> str:
+    """The last line of a failed trial's latest error in Ray Tune's error.txt (the exception's type
+    and message), for the progress line; the whole traceback stays in that file."""
+    try:
+        lines = [line.strip() for line in Path(trial.error_file).read_text(errors="replace").splitlines()]
+    except (OSError, TypeError):                   # no error file (yet)
+        return ""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines if line]
+    # "orchestrator.errors.DiskFullError: ..." -> "DiskFullError: ..."
+    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1])[:300] if lines else ""
 
 
 def trial_iterations(trial) -> tuple[int, int]:
@@ -51,6 +66,9 @@ class ProgressLines(Callback):
     # completes none). Kept on the class: on --resume Ray runs the instance unpickled from the
     # experiment, not the driver's.
     completed: set = set()
+    # The last failure of a trial for want of space on the sweep's storage (a DiskFullError), if
+    # any: when the driver then fails too (its own writes), it says the disk is full
+    full_disk: str = ""
 
     def setup(self, **info):
         self.started = time.time()                 # also when restored from the experiment state
@@ -104,10 +122,20 @@ class ProgressLines(Callback):
               f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now, ending)}",
               file=sys.stderr, flush=True)
 
+    @staticmethod
+    def failure(trial) -> str:
+        why = error_line(trial)
+        if why.startswith(f"{DiskFullError.__name__}: "):
+            ProgressLines.full_disk = why
+        return why
+
     def on_trial_recover(self, iteration, trials, trial, **info):
+        why = self.failure(trial)
         print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed; "
-              "Ray retries it from its last checkpoint", file=sys.stderr, flush=True)
+              f"Ray retries it from its last checkpoint{': ' + why if why else ''}", file=sys.stderr, flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        why = self.failure(trial)
+        where = f"; its tracebacks: {Path(trial.path) / layout.RAY_ERROR_FILE}" if why else ""
         print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed "
-              "for good (max_failures reached)", file=sys.stderr, flush=True)
+              f"for good (max_failures reached){': ' + why if why else ''}{where}", file=sys.stderr, flush=True)

@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -16,16 +17,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.memory import in_binary_units
+
 from . import layout, placement, tracking
-from .errors import SpecError, UsageError
+from .errors import DiskFullError, SpecError, UsageError
 from .local_node import runs_a_ray_node
 from .preflight import Checked, preflight
 from .process_locks import driver_lock
 from .progress import ProgressLines
-from .settings import FusedGroup, TrialSettings
+from .settings import FusedGroup, TrialSettings, trial_members
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
 from .wording import counted
+from .writable import disk_full
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         check_evaluation_fits(spec, options.address)
         with driver_lock(storage, spec.name):
             state = open_sweep_run(spec, storage, checked)
-            with failed_on_error(state, new=checked.state is None):
+            with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
                 settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
                 trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus)
                 fit_started = time.perf_counter()
@@ -68,12 +72,14 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
                 _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
                      f"{time.perf_counter() - fit_started:.1f} s")
                 summary = record_outcome(spec, storage, state, results)
-    return report_outcome(spec, storage, checked.tracking_uri, summary, options)
+    return report_outcome(spec, storage, checked.tracking_uri, summary, options, crashed_trials(results))
 
 
 def quiet_libraries(verbose: bool) -> None:
     """Ray's and MLflow's own start-up lines (the token notice, "Started a local Ray instance",
-    "Creating initial MLflow database tables") reach the terminal only with --verbose."""
+    "Creating initial MLflow database tables") reach the terminal only with --verbose; so do the
+    tracebacks of failed trials (each progress line of a failure ends with its error's last line,
+    and the whole traceback is in the trial's error.txt)."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # frequent small checkpoints are the point here; Ray warns about them otherwise
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -81,6 +87,11 @@ def quiet_libraries(verbose: bool) -> None:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")       # read when mlflow is imported
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")      # read when Ray Tune's controller starts
+        logging.getLogger("ray.tune.tune").addFilter(       # the summary says it: "N failed"
+            lambda record: not record.getMessage().startswith("Trials did not complete"))
+        logging.getLogger("ray.tune.execution.experiment_state").addFilter(   # the trials' lines say it
+            lambda record: not (record.exc_info and disk_full(record.exc_info[1])))
 
 
 @contextlib.contextmanager
@@ -213,14 +224,33 @@ def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepSta
 
 @contextlib.contextmanager
 def failed_on_error(state: SweepState, new: bool):
-    """A new sweep's parent run ends FAILED when the driver fails (an interruption leaves it
-    RUNNING, for --resume)."""
+    """A new sweep's parent run ends FAILED when the driver fails (an interruption, or a full
+    disk, leaves it RUNNING, for --resume)."""
     try:
         yield
-    except Exception:
-        if new:
+    except Exception as err:
+        if new and not isinstance(err, DiskFullError):
             tracking.fail_sweep_run(state.tracking_uri, state.parent_run_id)
         raise
+
+
+@contextlib.contextmanager
+def full_storage_as_one_line(spec: SweepSpec, storage: Path):
+    """The driver failing on a full disk (its own writes: Ray Tune's experiment state, a SQLite
+    tracking store, the sweep's state; or Ray Tune reading back what a full disk truncated, once
+    trials failed for want of space) as one line saying to free space and --resume."""
+    ProgressLines.full_disk = ""
+    try:
+        yield
+    except Exception as err:
+        if disk_full(err) is None and not ProgressLines.full_disk:
+            raise
+        text = " ".join(str(err).split())[:200]
+        free = in_binary_units(shutil.disk_usage(storage).free)
+        raise DiskFullError(
+            f"sweep {spec.name} stopped: the disk of its storage {storage} is full ({type(err).__name__}: {text}; "
+            f"{free} free now): free space there, then {resume_command(spec, storage)} continues every trial "
+            "from its last checkpoint") from None
 
 
 def trial_settings(spec: SweepSpec, storage: Path, state: SweepState, data_root: str | None,
@@ -313,16 +343,25 @@ def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -
     return summary
 
 
+def resume_command(spec: SweepSpec, storage: Path) -> str:
+    """The command that continues the sweep, quoted to be pasted into a shell."""
+    return shlex.join(["orchestrate", "sweep", str(spec.path), "--resume", "--storage", str(storage)])
+
+
 def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, int],
-                   options: SweepOptions) -> int:
+                   options: SweepOptions, crashed: int = 0) -> int:
+    """The sweep's last lines; ``crashed``: trials that failed after every retry."""
     if summary["unfinished"]:
         _log(f"sweep {spec.name} interrupted: {summary['unfinished']} of {spec.trial_count} trials unfinished; "
-             f"continue with orchestrate sweep {shlex.quote(str(spec.path))} --resume --storage "
-             f"{shlex.quote(str(storage))}")
+             f"continue with {resume_command(spec, storage)}")
         return 130
     _log(f"sweep {spec.name}: {summary['finished']} finished, {summary['diverged']} diverged, "
          f"{summary['stopped']} stopped early, {summary['failed']} failed")
     experiment = storage / spec.name
+    if crashed:
+        _log(f"{counted(crashed, 'trial')} failed after every retry (tracebacks in {experiment}/trial_*/"
+             f"{layout.RAY_ERROR_FILE}); once the cause is fixed, {resume_command(spec, storage)} retries them "
+             "from their last checkpoints")
     print(f"results: MLflow experiment '{spec.name}' at {layout.redact_uri(uri)}; Ray Tune files in {experiment}")
     fused = "*/" if spec.fuse_trials > 1 else ""
     work = f"trial_*/{layout.WORK}/{fused}{layout.SAMPLES}"
@@ -332,26 +371,29 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
     return 0 if summary["failed"] == 0 else 1
 
 
+def crashed_trials(results) -> int:
+    """Trials whose Ray Tune trial failed after every retry (--resume retries them again)."""
+    return sum(len(trial_members(result.config["hp"])) if result.config else 1
+               for result in results if result.error is not None)
+
+
 def summarize(results, completed: set) -> dict[str, int]:
     """finished / diverged: the trial's final report says so; failed: an error after every retry;
     stopped: completed by Ray (the scheduler, ASHA) before its final report. Trials in none of
     these were interrupted."""
-    summary = {"finished": 0, "diverged": 0, "stopped": 0, "failed": 0}
+    summary = {"finished": 0, "diverged": 0, "stopped": 0, "failed": crashed_trials(results)}
     for result in results:
+        if result.error is not None:
+            continue
         metrics = result.metrics or {}
         status = metrics.get(layout.STATUS_TAG)
-        hp = result.config.get("hp") if result.config else None
-        if isinstance(hp, FusedGroup):                 # one Ray Tune trial of several fused trials
-            if result.error is not None:
-                summary["failed"] += len(hp)
-            elif status != "interrupted" and metrics.get(layout.FUSED_STATUSES):
+        if isinstance(result.config.get("hp") if result.config else None, FusedGroup):   # several fused trials
+            if status != "interrupted" and metrics.get(layout.FUSED_STATUSES):
                 for each in metrics[layout.FUSED_STATUSES].split(","):
                     if each in ("finished", "diverged", layout.FAILED):
                         summary[each] += 1
             continue
-        if result.error is not None:
-            summary["failed"] += 1
-        elif status in ("finished", "diverged", layout.FAILED):       # failed: an error no retry fixes
+        if status in ("finished", "diverged", layout.FAILED):       # failed: an error no retry fixes
             summary[status] += 1
         elif metrics.get("trial_id") in completed:
             summary["stopped"] += 1

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{cfg.model}-{cfg.dataset}-seed{cfg.seed}")
     check_writable_folder(out, "--out")
     kept = f"any checkpoint in {out} is kept"
-    with disk_full_as_one_line(out, "--out", f"{kept}: run the same command again to resume from it"):
+    with disk_full_as_one_line(out, f"--out {out}", f"free space there or pass another --out; {kept}: run the "
+                               "same command again to resume from it"):
         out.mkdir(parents=True, exist_ok=True)
         with trial_lock(out):
             (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -21,6 +21,7 @@ from .settings import FusedGroup, TrialSettings, trial_members
 from .tracking import TrackingUnreachable
 from .trial_harness import TrialHarness, restore_checkpoint_folder
 from .worker_data import trial_data
+from .writable import disk_full_as_one_line
 
 # Errors no retry can fix (data missing on this node, a bad setting, an unreadable checkpoint):
 # the trial ends failed at once, its message in its MLflow run; Ray retries only crashes.
@@ -29,6 +30,15 @@ NOT_RETRIED = (DatasetError, ConfigError, CheckpointError)
 
 def _log(message: str) -> None:
     print(message, flush=True)
+
+
+def storage_full_as_one_line(settings: TrialSettings):
+    """A disk that fills while the trial writes, as one line in the trial's error. Not an error
+    for good: Ray retries the trial from its last checkpoint (whole: written atomically), as
+    --resume does once there is space."""
+    return disk_full_as_one_line(Path(settings.experiment_dir), f"the sweep's storage {settings.experiment_dir} "
+                                 f"(node {ray.util.get_node_ip_address()})", "free space there; the trial's "
+                                 "last checkpoint is kept, and Ray's retry or --resume continues from it")
 
 
 def trial_setup(hps: tuple[dict, ...], settings: TrialSettings):
@@ -104,17 +114,19 @@ def run_trial(config: dict[str, Any], classifier_state: dict | None = None) -> N
     try:
         harness.data = trial_data(cfg, _log)
         harness.start_critic()
-        result = train(cfg, report, checkpoint_dir, data=harness.data, sample_dir=harness.sample_dir,
-                       evaluate=harness.evaluate, extra_state=harness.extra_state, log=_log)
+        with storage_full_as_one_line(settings):
+            result = train(cfg, report, checkpoint_dir, data=harness.data, sample_dir=harness.sample_dir,
+                           evaluate=harness.evaluate, extra_state=harness.extra_state, log=_log)
     except NOT_RETRIED as err:
         return failed_for_good([harness], err, started_at)
     except BaseException:
         harness.stop_critic(keep=False)
         raise
     harness.stop_critic(keep=True)
-    harness.end(result)
-    report_to_tune({**result.metrics, **ended(result.status, result.iteration, started_at)},
-                   checkpoint_dir if result.checkpoint is not None else None)
+    with storage_full_as_one_line(settings):
+        harness.end(result)
+        report_to_tune({**result.metrics, **ended(result.status, result.iteration, started_at)},
+                       checkpoint_dir if result.checkpoint is not None else None)
 
 
 class FusedReports:
@@ -169,18 +181,20 @@ def run_fused_trials(config: dict[str, Any], classifier_state: dict | None = Non
     for harness in harnesses:
         harness.start_critic()
     try:
-        results = train_fused(cfgs, [reports.reporter(h) for h in harnesses], folders, data=data,
-                              sample_dirs=[h.sample_dir for h in harnesses],
-                              evaluates=[h.evaluate for h in harnesses],
-                              extra_states=[h.extra_state for h in harnesses], log=_log,
-                              after_iteration=reports.after_iteration)
+        with storage_full_as_one_line(settings):
+            results = train_fused(cfgs, [reports.reporter(h) for h in harnesses], folders, data=data,
+                                  sample_dirs=[h.sample_dir for h in harnesses],
+                                  evaluates=[h.evaluate for h in harnesses],
+                                  extra_states=[h.extra_state for h in harnesses], log=_log,
+                                  after_iteration=reports.after_iteration)
     except NOT_RETRIED as err:
         return failed_for_good(harnesses, err, started_at)
     finally:
         for harness in harnesses:
             harness.stop_critic(keep=False)
-    for harness, result in zip(harnesses, results, strict=True):
-        harness.end(result)
+    with storage_full_as_one_line(settings):
+        for harness, result in zip(harnesses, results, strict=True):
+            harness.end(result)
     statuses = [result.status for result in results]
     status = ("interrupted" if "interrupted" in statuses else
               "finished" if set(statuses) == {"finished"} else "ended")

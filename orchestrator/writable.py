@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainer.memory import in_binary_units
 
-from .errors import UsageError
+from .errors import DiskFullError, UsageError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)      # no space left on the device; the user's quota used up
 
@@ -56,9 +56,9 @@ def disk_full(err: BaseException | None) -> OSError | None:
 
 
 @contextmanager
-def disk_full_as_one_line(folder: Path, option: str, kept: str) -> Iterator[None]:
-    """Inside, a write that fails for want of space (or quota) becomes a UsageError: "the disk of
-    OPTION FOLDER is full (..., X free): free space there or pass another OPTION; KEPT"."""
+def disk_full_as_one_line(folder: Path, what: str, advice: str) -> Iterator[None]:
+    """Inside, a write that fails for want of space (or quota) becomes a DiskFullError: "the disk
+    of WHAT is full (No space left on device; X free): ADVICE", X the free space at ``folder``."""
     try:
         yield
     except Exception as err:
@@ -66,5 +66,5 @@ def disk_full_as_one_line(folder: Path, option: str, kept: str) -> Iterator[None
         if full is None:
             raise
         free = shutil.disk_usage(nearest_existing(folder)).free
-        raise UsageError(f"the disk of {option} {folder} is full ({full.strerror}; {in_binary_units(free)} free): "
-                         f"free space there or pass another {option}; {kept}") from None
+        raise DiskFullError(f"the disk of {what} is full ({os.strerror(full.errno)}; {in_binary_units(free)} "
+                            f"free): {advice}") from None

@@ -35,3 +35,33 @@ def test_time_left_leaves_out_a_trial_that_has_just_ended_early():
     assert progress.time_left(trials, 110.0) == " | 4.0 it/s, about 10s left"       # 40 left at 4 it/s
     assert progress.time_left(trials, 110.0, {"t0": "TERMINATED"}) == " | 4.0 it/s, about 5s left"
     assert progress.time_left(trials, 110.0, {"t0": "TERMINATED", "t1": "TERMINATED"}) == " | 4.0 it/s"  # not "0s left"
+
+
+RAY_ERROR = """Failure # 1 (occurred at 2026-12-04_23-15-27)
+\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=11010, ip=192.0.2.2, repr=run_trial)
+  File "/work/main/orchestrator/trial_runner.py", line 107, in run_trial
+    result = train(cfg, report, checkpoint_dir, data=harness.data, sample_dir=harness.sample_dir,
+orchestrator.errors.DiskFullError: the disk of the sweep's storage /s/x (node 10.0.0.2) is full (No space \
+left on device; 0 bytes free): free space there
+
+"""
+
+
+def test_a_failed_trials_line_ends_with_its_errors_last_line_and_says_where_its_traceback_is(capsys, tmp_path):
+    """A failure was Ray's traceback (60 lines, each retry) and a line that said only "failed"."""
+    (tmp_path / "error.txt").write_text(RAY_ERROR)
+    failed = SimpleNamespace(**vars(trial("t0", "ERROR")), error_file=str(tmp_path / "error.txt"), path="/s/x/trial_t0")
+    progress = ProgressLines(total=1)
+    progress.on_trial_recover(0, [failed], failed)
+    why = ("DiskFullError: the disk of the sweep's storage /s/x (node 10.0.0.2) is full (No space left on device; "
+           "0 bytes free): free space there")
+    assert capsys.readouterr().err.strip().endswith(f"t0 failed; Ray retries it from its last checkpoint: {why}")
+    progress.on_trial_error(0, [failed], failed)
+    assert capsys.readouterr().err.strip().endswith(
+        f"t0 failed for good (max_failures reached): {why}; its tracebacks: /s/x/trial_t0/error.txt")
+    assert ProgressLines.full_disk == why                  # the driver's own failure is then said as a full disk
+    ProgressLines.full_disk = ""
+    no_file = SimpleNamespace(**vars(trial("t1", "ERROR")), error_file=None, path="/s/x/trial_t1")
+    progress.on_trial_error(0, [no_file], no_file)
+    assert capsys.readouterr().err.strip().endswith("t1 failed for good (max_failures reached)")
+    assert ProgressLines.full_disk == ""
