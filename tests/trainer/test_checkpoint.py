@@ -90,3 +90,19 @@ def test_an_older_checkpoint_with_a_numpy_rng_state_still_loads_and_resumes(tmp_
     assert CheckpointStore(tmp_path).load()["global_rng"]["numpy"][0] == "MT19937"
     result = train(cfg, None, tmp_path, log=lambda m: None)
     assert result.status == "finished" and result.iteration == 6
+
+
+@pytest.mark.parametrize("model", ["alphagan", "dcgan", "wgangp", "age"])
+def test_checkpoint_bytes_is_what_the_networks_and_adam_take_in_a_real_checkpoint(tmp_path, model):
+    """The sweep's storage check counts on it: built on the meta device, it must match the
+    networks and Adam moments a trained trial's checkpoint holds, byte for byte."""
+    from trainer.models import checkpoint_bytes
+
+    cfg = tiny_config(model=model, max_iter=2, report_every=2)
+    train(cfg, checkpoint_dir=tmp_path)
+    algorithm = CheckpointStore(tmp_path).load()["algorithm"]
+    tensors = [t for net in algorithm["nets"].values() for t in net.values()]
+    tensors += [t for opt in algorithm["optimizers"].values() for state in opt["state"].values()
+                for key, t in state.items() if key != "step"]
+    assert checkpoint_bytes(cfg) == sum(t.numel() * t.element_size() for t in tensors)
+    assert checkpoint_bytes(cfg) <= (tmp_path / "checkpoint.pt").stat().st_size

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from .. import networks
 from ..data import BatchSampler, to_float
@@ -19,6 +20,12 @@ from ..models.wgangp import gradient_penalty
 from ..networks.architectures import Architecture
 
 SampleFn = Callable[[int], torch.Tensor]   # n -> n samples in [-1, 1], no gradient needed
+
+
+def critic_network(arch: Architecture, width: float = 1.0) -> nn.Module:
+    """The independent critic's network: the architecture's discriminator without batch norm
+    (WGAN-GP's gradient penalty is per sample)."""
+    return networks.discriminator(arch, batch_norm=False, width=width)
 
 
 class IndependentCritic:
@@ -30,7 +37,7 @@ class IndependentCritic:
         self.batch_size = batch_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net = networks.discriminator(arch, batch_norm=False, width=width).to(self.device)
+            self.net = critic_network(arch, width).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, betas=(0.5, 0.9))
         self.val = BatchSampler(val_images, batch_size, seed=seed + 1, device=self.device)
         self.test_images = test_images

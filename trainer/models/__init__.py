@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..config import TrialConfig
+from ..networks import DATASET_ARCHITECTURE
 from .age import AGE
 from .alphagan import AlphaGAN
 from .base import Algorithm
@@ -22,4 +24,24 @@ def build_algorithm(cfg: TrialConfig) -> Algorithm:
     return ALGORITHMS[cfg.model](cfg, torch.device(cfg.resolved_device()))
 
 
-__all__ = ["Algorithm", "AlphaGAN", "DCGAN", "WGANGP", "AGE", "ALGORITHMS", "build_algorithm"]
+def state_bytes(net: nn.Module) -> int:
+    """A network's state (weights and buffers) in bytes."""
+    return sum(t.numel() * t.element_size() for t in net.state_dict().values())
+
+
+def trained_state_bytes(net: nn.Module) -> int:
+    """A network's state with Adam's: its weights and buffers, and two moments per trainable weight."""
+    return state_bytes(net) + 2 * sum(p.numel() * p.element_size() for p in net.parameters() if p.requires_grad)
+
+
+def checkpoint_bytes(cfg: TrialConfig) -> int:
+    """What the networks and their optimizers take in a checkpoint of ``cfg``'s trial (the rest of
+    a checkpoint, RNG states and the data order, is small beside them). The networks are built on
+    the meta device: shapes only, no memory, however large."""
+    with torch.device("meta"):
+        nets = ALGORITHMS[cfg.model].build_networks(cfg, DATASET_ARCHITECTURE[cfg.dataset])
+    return sum(trained_state_bytes(net) for net in nets.values())
+
+
+__all__ = ["Algorithm", "AlphaGAN", "DCGAN", "WGANGP", "AGE", "ALGORITHMS", "build_algorithm", "checkpoint_bytes",
+           "state_bytes", "trained_state_bytes"]

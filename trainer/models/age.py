@@ -25,13 +25,12 @@ class AGE(Algorithm):
     reported = ("encoder", "generator", "reconstruction_l1")
     has_encoder = True
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
-        self.nets = {
-            "generator": networks.generator(self.arch, cfg.latent_dim, cfg.width),
-            "encoder": networks.age_encoder(self.arch, cfg.latent_dim, cfg.width),
+    @staticmethod
+    def build_networks(cfg, arch):
+        return {
+            "generator": networks.generator(arch, cfg.latent_dim, cfg.width),
+            "encoder": networks.age_encoder(arch, cfg.latent_dim, cfg.width),
         }
-        self._finish_build()
 
     def sample_prior(self, n, generator=None):
         """Uniform on the unit sphere (Appendix H.3)."""

@@ -33,18 +33,21 @@ class AlphaGAN(Algorithm):
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
-        gen = networks.generator(self.arch, cfg.latent_dim, cfg.width)
-        self.nets = {
-            "generator": gen,                                                    # G_theta
-            "encoder": networks.transposed_encoder(self.arch, gen, cfg.latent_dim, cfg.width),
-            "discriminator": networks.discriminator(self.arch, batch_norm=True, width=cfg.width),
-        }
         self.empirical_kl = cfg.prior_matching == "empirical_kl"
         if self.empirical_kl:                                                    # Appendix D
             self.reported = tuple(k for k in self.reported if k != "code_discriminator")
-        else:
-            self.nets["code_discriminator"] = networks.CodeDiscriminator(cfg.latent_dim)   # C_omega
-        self._finish_build()
+
+    @staticmethod
+    def build_networks(cfg, arch):
+        gen = networks.generator(arch, cfg.latent_dim, cfg.width)
+        nets = {
+            "generator": gen,                                                    # G_theta
+            "encoder": networks.transposed_encoder(arch, gen, cfg.latent_dim, cfg.width),
+            "discriminator": networks.discriminator(arch, batch_norm=True, width=cfg.width),
+        }
+        if cfg.prior_matching != "empirical_kl":
+            nets["code_discriminator"] = networks.CodeDiscriminator(cfg.latent_dim)   # C_omega
+        return nets
 
     # Each loss below is one line of Algorithm 1. D sees real, reconstructed and sampled
     # images as three separate batches (three batch-norm statistics).

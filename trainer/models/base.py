@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 from ..config import TrialConfig
-from ..networks import DATASET_ARCHITECTURE
+from ..networks import DATASET_ARCHITECTURE, Architecture
 
 
 class Algorithm:
-    """Base class. Subclasses build ``self.nets`` and implement ``losses`` and ``step_tensors``.
+    """Base class. Subclasses give their networks (``build_networks``) and implement ``losses`` and
+    ``step_tensors``.
 
     Loss keys equal network names: network ``name`` minimizes ``losses(x, z)[name]``.
     All randomness of a step (prior samples, interpolation weights) is drawn from ``self.rng``,
@@ -36,12 +37,19 @@ class Algorithm:
         self.cfg = cfg
         self.device = device
         self.arch = DATASET_ARCHITECTURE[cfg.dataset]
-        self.nets: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.rng = torch.Generator(device=device)
         self.rng.manual_seed(cfg.seed)
+        self.nets: dict[str, nn.Module] = self.build_networks(cfg, self.arch)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._finish_build()
 
     # ------------------------------------------------------------------ construction
+    @staticmethod
+    def build_networks(cfg: TrialConfig, arch: Architecture) -> dict[str, nn.Module]:
+        """The model's networks by name, on the default device (``torch.device("meta")`` in a
+        ``with`` block: their shapes without their memory)."""
+        raise NotImplementedError
+
     def _finish_build(self) -> None:
         """Move networks to the device (in channels-last layout with ``channels_last: true``) and
         give each its Adam optimizer (betas 0.5, 0.9)."""

@@ -14,15 +14,14 @@ class DCGAN(Algorithm):
     name = "dcgan"
     reported = ("discriminator", "generator")
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
-        self.nets = {
-            "generator": networks.generator(self.arch, cfg.latent_dim, cfg.width),
+    @staticmethod
+    def build_networks(cfg, arch):
+        return {
+            "generator": networks.generator(arch, cfg.latent_dim, cfg.width),
             # Table 3: dropout (keep probability 0.8) after the last convolution, DCGAN only.
-            "discriminator": networks.discriminator(self.arch, batch_norm=True,
-                                                    dropout=cfg.dcgan_dropout, width=cfg.width),
+            "discriminator": networks.discriminator(arch, batch_norm=True, dropout=cfg.dcgan_dropout,
+                                                    width=cfg.width),
         }
-        self._finish_build()
 
     @staticmethod
     def discriminator_loss(d_real, d_gen):

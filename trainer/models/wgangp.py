@@ -24,11 +24,13 @@ class WGANGP(Algorithm):
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
         self.real_batches_per_step = cfg.critic_iters
-        self.nets = {
-            "generator": networks.generator(self.arch, cfg.latent_dim, cfg.width),
-            "discriminator": networks.discriminator(self.arch, batch_norm=False, width=cfg.width),
+
+    @staticmethod
+    def build_networks(cfg, arch):
+        return {
+            "generator": networks.generator(arch, cfg.latent_dim, cfg.width),
+            "discriminator": networks.discriminator(arch, batch_norm=False, width=cfg.width),
         }
-        self._finish_build()
 
     random_draw_methods = ("sample_prior", "interpolation_weights")
 
