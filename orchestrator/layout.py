@@ -94,6 +94,7 @@ MESSAGE_TAG = "trial_message"
 CRITIC_FAILURE_TAG = "critic_failure"           # the independent critic failed; the trial went on
 ERROR_FILE = "error.txt"                        # artifact of a trial that failed for good
 RAY_ERROR_FILE = "error.txt"                    # Ray Tune's: a trial's tracebacks, in its trial_<id>/ folder
+RAY_CHECKPOINTS_KEPT = 2                        # Ray Tune's copies of a trial's latest checkpoints, kept there
 FAILED = "failed"
 STOPPED = "stopped"                             # ended early by the scheduler (ASHA)
 STOPPED_AT_TAG = "stopped_at_iteration"

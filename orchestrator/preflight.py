@@ -1,7 +1,8 @@
 """Everything a sweep needs that the driver can check, checked before Ray starts and before any
-MLflow run exists: the storage, ``--resume`` against what the sweep started with, the tracking
-store, and every dataset the trials read. A failure is one line (a SpecError or UsageError naming
-what is wrong and what to do) and leaves nothing behind."""
+MLflow run exists: the storage (writable, with room for the checkpoints), ``--resume`` against
+what the sweep started with, the tracking store, and every dataset the trials read. A failure is
+one line (a SpecError or UsageError naming what is wrong and what to do) and leaves nothing
+behind."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from trainer.data import DatasetError, check_batch_size, split_sizes
 
 from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
+from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
 from .writable import check_writable_folder
@@ -44,6 +46,8 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
               data_root: str | None) -> Checked:
     check_restorable(spec, storage, resume)
     check_writable_folder(storage, "--storage")
+    if not resume:
+        check_storage_room(spec, storage)
     fingerprint = spec_sha256(spec)
     state = SweepState.load(storage, spec.name) if resume else None
     if state is not None:

@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trainer.memory import in_binary_units
+
 from . import layout
 from .errors import UsageError
 from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
+from .storage_need import sweep_checkpoint_bytes
 from .sweep_spec import load_sweep_spec
 from .wording import counted
 
@@ -65,7 +68,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
                 else counted(len(spec.trials), "trial"))
         if spec.fuse_trials > 1:
             what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
-        print(f"{spec.name}: {what}", file=sys.stderr)
+        print(f"{spec.name}: {what}; their checkpoints need about {in_binary_units(sweep_checkpoint_bytes(spec))} "
+              "on --storage", file=sys.stderr)
         return 0
     if is_job_address(args.address):
         request = JobRequest(storage=args.storage, tracking_uri=args.tracking_uri, data_root=args.data_root,

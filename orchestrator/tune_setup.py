@@ -65,7 +65,7 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
     run_config = tune.RunConfig(
         name=spec.name, storage_path=str(storage), verbose=0,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
                                  total_iterations=spec.total_iterations)])
     return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec),

@@ -102,6 +102,22 @@ def test_a_final_evaluation_bigger_than_the_machine_is_one_line_before_any_trial
     assert not (tmp_path / "s").exists()
 
 
+def test_checkpoints_bigger_than_the_storages_disk_are_one_line_before_anything_starts(tmp_path):
+    """Each trial would have failed when the disk filled, hours in. 10^9 latent units make each
+    trial's checkpoint about 18 TiB (the generator's and encoder's linear layers, with Adam's
+    moments), the sweep's 236 TiB: more than any disk this test runs on."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["trial"]["latent_dim"] = 10**9
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    line = one_error_line(run(path, "--storage", tmp_path / "s"), "sweep smoke's checkpoints need about ",
+                          f" on --storage {tmp_path / 's'} (4 trials, 3 copies of each trial's latest checkpoint), "
+                          "but its disk has ", " free: free space there, pass a --storage with room, or sweep fewer "
+                          "trials")
+    assert "need about 236.3 TiB on --storage" in line
+    assert not (tmp_path / "s").exists()
+
+
 def test_resume_of_a_sweep_the_storage_does_not_hold_names_the_sweeps_it_does(tmp_path):
     storage = tmp_path / "s"
     one_error_line(run(SMOKE, "--storage", storage, "--resume"),
