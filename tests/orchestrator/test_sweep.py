@@ -94,11 +94,16 @@ def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path,
 
 
 FULL_STORAGE_SCRIPT = """
-mount -t tmpfs -o size=40m tmpfs "$STORAGE" || exit 1
-"$PYTHON" -m orchestrator.cli sweep "$SPEC" --storage "$STORAGE" >"$LOGS/full.out" 2>"$LOGS/full.err"
+mount -t tmpfs -o size=200m tmpfs "$STORAGE" || exit 1
+"$PYTHON" -m orchestrator.cli sweep "$SPEC" --storage "$STORAGE" >"$LOGS/full.out" 2>"$LOGS/full.err" &
+sweep=$!
+while [ ! -e "$STORAGE/full" ] && kill -0 $sweep 2>/dev/null; do sleep 0.1; done
+free=$(df --output=avail -B1 "$STORAGE" | tail -1)
+fallocate -l $((free - 30 * 1024 * 1024)) "$STORAGE/filler" || exit 1
+wait $sweep
 echo $? >"$LOGS/full.rc"
 find "$STORAGE" -name "*.tmp" >"$LOGS/parts.txt"
-mount -o remount,size=200m "$STORAGE"
+rm "$STORAGE/filler"
 "$PYTHON" -m orchestrator.cli sweep "$SPEC" --storage "$STORAGE" --resume >"$LOGS/resumed.out" 2>"$LOGS/resumed.err"
 echo $? >"$LOGS/resumed.rc"
 cp "$STORAGE/mlflow.db" "$LOGS/"
@@ -107,9 +112,11 @@ cp "$STORAGE/mlflow.db" "$LOGS/"
 
 def test_a_full_storage_fails_trials_in_one_line_each_and_resume_finishes_them(tmp_path):
     """A storage that filled printed Ray's 60-line traceback per failure (torch.save's "unexpected
-    pos"), and nothing said that --resume retries the failed trials. The storage is a real 40 MiB
-    tmpfs (a trial's 3 copies of a 14 MiB checkpoint, its own and Ray Tune's 2, cannot fit), grown
-    to 200 MiB for --resume, in a mount namespace of its own (root only; CI runs as root)."""
+    pos"), and nothing said that --resume retries the failed trials. The storage is a real 200 MiB
+    tmpfs, in a mount namespace of its own (root only; CI runs as root), with room for the sweep's
+    checkpoints when it starts; once Ray Tune has made the sweep's folder, "another job" takes all
+    but 30 MiB of it (a trial's 3 copies of a 13 MiB checkpoint, its own and Ray Tune's 2, cannot
+    fit), and gives it back before --resume."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         if os.environ.get("CI"):
             pytest.fail("the full-storage test needs root and util-linux's unshare")
