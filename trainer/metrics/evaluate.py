@@ -125,12 +125,10 @@ def evaluate_reference(data: ImageDataset, *, classifier=None, inception=None, c
 def generate_samples(algo, n: int, generator: torch.Generator, chunk: int = 500) -> torch.Tensor:
     """``n`` samples of ``algo``'s generator on the CPU, drawn in chunks (eval-mode batch norm)
     into one tensor: the samples' memory once, not twice as chunks and their concatenation."""
-    images = None
+    images = torch.empty((n, *algo.arch.image_shape))
     for start in range(0, n, chunk):
-        part = algo.generate(algo.sample_prior(min(chunk, n - start), generator=generator)).cpu()
-        if images is None:
-            images = torch.empty((n, *part.shape[1:]), dtype=part.dtype)
-        images[start:start + len(part)] = part
+        part = algo.generate(algo.sample_prior(min(chunk, n - start), generator=generator))
+        images[start:start + len(part)] = part.cpu()
     return images
 
 

@@ -19,6 +19,12 @@ def test_samples_drawn_in_chunks_are_those_of_each_chunk_in_order():
     assert torch.equal(images, torch.cat(chunks))
 
 
+def test_no_samples_are_an_empty_batch_of_the_dataset_s_images():
+    """It was None, not a tensor."""
+    images = generate_samples(build_algorithm(tiny_config("alphagan")), 0, torch.Generator().manual_seed(3))
+    assert images.shape == (0, 3, 28, 28) and images.dtype == torch.float32
+
+
 def test_more_samples_than_free_memory_are_refused_in_one_line():
     check_memory_for_samples(114_130, (3, 28, 28), available=2**30)   # 1.0 GiB holds 114,130 of them
     with pytest.raises(MetricsError) as err:
