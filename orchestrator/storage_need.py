@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from trainer import TrialConfig
+from trainer import ConfigError, TrialConfig
 from trainer.memory import in_binary_units
 
 from . import layout
-from .errors import UsageError
+from .errors import SpecError, UsageError
 from .sweep_spec import SweepSpec
 from .writable import nearest_existing
 
@@ -30,7 +30,7 @@ def _checkpoint_bytes(model: str, dataset: str, width: float, latent_dim: int, p
                       critic_width: float | None) -> int:
     """One trial's checkpoint, for the hyperparameters that shape its networks."""
     from trainer.metrics.critic import critic_network
-    from trainer.models import checkpoint_bytes, state_bytes, trained_state_bytes
+    from trainer.models import checkpoint_bytes, networks_too_large_to_build, state_bytes, trained_state_bytes
     from trainer.networks import DATASET_ARCHITECTURE, generator
 
     cfg = TrialConfig.from_dict({"model": model, "dataset": dataset, "width": width, "latent_dim": latent_dim,
@@ -38,7 +38,8 @@ def _checkpoint_bytes(model: str, dataset: str, width: float, latent_dim: int, p
     size = checkpoint_bytes(cfg)
     if critic_width is not None:
         arch = DATASET_ARCHITECTURE[dataset]
-        with torch.device("meta"):                   # shapes only, as checkpoint_bytes does
+        with networks_too_large_to_build(f"independent_critic.width {critic_width:g}"), \
+                torch.device("meta"):                # shapes only, as checkpoint_bytes does
             snapshot = state_bytes(generator(arch, latent_dim, width))       # the generator the critic is on
             size += trained_state_bytes(critic_network(arch, critic_width)) + snapshot
     return size
@@ -53,7 +54,10 @@ def trial_checkpoint_bytes(hp: dict, spec: SweepSpec) -> int:
 def sweep_checkpoint_bytes(spec: SweepSpec) -> int:
     """The storage the sweep's checkpoints need once every trial has run, and one more being
     written (Optuna: its samples, each at the grid's largest checkpoint)."""
-    sizes = [trial_checkpoint_bytes(hp, spec) for hp in spec.trials]
+    try:
+        sizes = [trial_checkpoint_bytes(hp, spec) for hp in spec.trials]
+    except ConfigError as err:                   # networks too large to build: the spec says so
+        raise SpecError(f"{spec.path}: {err}") from None
     total = sum(sizes) if spec.search == "grid" else spec.num_samples * max(sizes)
     return COPIES * total + max(sizes)
 
