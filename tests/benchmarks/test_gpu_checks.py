@@ -75,7 +75,7 @@ def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
 
 @pytest.mark.slow
 def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
-    """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 40
+    """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 20
     iterations and 2 trials (no GPU; most of its time is each sweep's trials and critics sharing the
     CPUs, Ray starts in seconds): the sweeps one after the other, the reference metrics, one report
     over them, and each sweep's time."""
@@ -86,7 +86,7 @@ def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
     specs = []
     for model in ("alphagan", "wgangp"):
         spec = yaml.safe_load((BENCHMARKS.parent / "search_spaces" / f"digits_{model}.yaml").read_text())
-        spec["trial"].update(max_iter=40, report_every=20)
+        spec["trial"].update(max_iter=20, report_every=10)
         first_axis_only(spec)                                       # 2 trials, one wave
         spec["independent_critic"].update(steps_per_report=5, width=0.125)
         spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
