@@ -118,19 +118,23 @@ def test_checkpoints_bigger_than_the_storages_disk_are_one_line_before_anything_
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("section", ["trial", "independent_critic"])
+@pytest.mark.parametrize("section, key, value, named", [
+    ("trial", "width", 10**12, "width 1e+12 with latent_dim 8 "),
+    ("trial", "latent_dim", 10**16, "width 0.125 with latent_dim 10000000000000000 "),
+    ("independent_critic", "width", 10**12, "independent_critic.width 1e+12 "),
+], ids=["width", "latent_dim", "critic width"])
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "sweep"])
-def test_networks_too_large_to_build_are_one_line_naming_the_width(tmp_path, section, dry_run):
-    """A width of 10^12 makes layers whose sizes overflow 64 bits: torch fails building them even
-    on the meta device, in a RuntimeError or TypeError that names no setting."""
+def test_networks_too_large_to_build_are_one_line_naming_the_setting(tmp_path, section, key, value, named, dry_run):
+    """A width of 10^12 (or a latent_dim of 10^16) makes layers whose sizes overflow 64 bits: torch
+    fails building them even on the meta device, in a RuntimeError or TypeError that names no setting."""
     spec = yaml.safe_load(SMOKE.read_text())
-    spec[section]["width"] = 10**12
+    spec[section][key] = value
     path = tmp_path / "huge.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = run(path, "--dry-run") if dry_run else run(path, "--storage", tmp_path / "s")
-    name = "width" if section == "trial" else "independent_critic.width"
-    one_error_line(out, f"{path}: {name} 1e+12 ", "gives networks too large to build (a tensor's size overflows "
-                   "64 bits); use a smaller width")
+    smaller = "width or latent_dim" if section == "trial" else "width"
+    one_error_line(out, f"{path}: {named}", "gives networks too large to build (a tensor's size overflows "
+                   f"64 bits); use a smaller {smaller} (")
     assert out.stdout == "" and not (tmp_path / "s").exists()       # no trial listed, nothing started
 
 

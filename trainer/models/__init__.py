@@ -41,21 +41,22 @@ def checkpoint_bytes(cfg: TrialConfig) -> int:
     """What the networks and their optimizers take in a checkpoint of ``cfg``'s trial (the rest of
     a checkpoint, RNG states and the data order, is small beside them). The networks are built on
     the meta device: shapes only, no memory, however large."""
-    with networks_too_large_to_build(f"width {cfg.width:g} with latent_dim {cfg.latent_dim}"), \
+    with networks_too_large_to_build(f"width {cfg.width:g} with latent_dim {cfg.latent_dim}", "width or latent_dim"), \
             torch.device("meta"):
         nets = ALGORITHMS[cfg.model].build_networks(cfg, DATASET_ARCHITECTURE[cfg.dataset])
     return sum(trained_state_bytes(net) for net in nets.values())
 
 
 @contextmanager
-def networks_too_large_to_build(settings: str) -> Iterator[None]:
-    """A network whose tensors' sizes overflow 64 bits (a width of 10^12) cannot even be built on
-    the meta device; torch says so in a RuntimeError or TypeError that names no setting."""
+def networks_too_large_to_build(settings: str, smaller: str = "width") -> Iterator[None]:
+    """A network whose tensors' sizes overflow 64 bits (a width of 10^12, a latent_dim of 10^16)
+    cannot even be built on the meta device; torch says so in a RuntimeError or TypeError that
+    names no setting. ``smaller``: the settings to lower."""
     try:
         yield
     except (RuntimeError, TypeError, OverflowError):
         raise ConfigError(f"{settings} gives networks too large to build (a tensor's size overflows 64 bits); "
-                          "use a smaller width (the paper's networks have width 1)") from None
+                          f"use a smaller {smaller} (the paper's networks have width 1)") from None
 
 
 __all__ = ["Algorithm", "AlphaGAN", "DCGAN", "WGANGP", "AGE", "ALGORITHMS", "build_algorithm", "checkpoint_bytes",
