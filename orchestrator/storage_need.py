@@ -38,10 +38,11 @@ def _checkpoint_bytes(model: str, dataset: str, width: float, latent_dim: int, p
     size = checkpoint_bytes(cfg)
     if critic_width is not None:
         arch = DATASET_ARCHITECTURE[dataset]
-        with networks_too_large_to_build(f"independent_critic.width {critic_width:g}"), \
-                torch.device("meta"):                # shapes only, as checkpoint_bytes does
-            snapshot = state_bytes(generator(arch, latent_dim, width))       # the generator the critic is on
-            size += trained_state_bytes(critic_network(arch, critic_width)) + snapshot
+        with torch.device("meta"):                   # shapes only, as checkpoint_bytes does
+            size += state_bytes(generator(arch, latent_dim, width))        # the generator the critic is on
+        with networks_too_large_to_build(f"independent_critic.width {critic_width:g}", "independent_critic.width"), \
+                torch.device("meta"):
+            size += trained_state_bytes(critic_network(arch, critic_width))
     return size
 
 

@@ -132,7 +132,7 @@ def test_networks_too_large_to_build_are_one_line_naming_the_setting(tmp_path, s
     path = tmp_path / "huge.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = run(path, "--dry-run") if dry_run else run(path, "--storage", tmp_path / "s")
-    smaller = "width or latent_dim" if section == "trial" else "width"
+    smaller = "width or latent_dim" if section == "trial" else "independent_critic.width"
     one_error_line(out, f"{path}: {named}", "gives networks too large to build (a tensor's size overflows "
                    f"64 bits); use a smaller {smaller} (")
     assert out.stdout == "" and not (tmp_path / "s").exists()       # no trial listed, nothing started
