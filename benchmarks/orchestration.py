@@ -130,10 +130,20 @@ def measure(trials: int, reuse_modes=(False, True)) -> dict:
             per_trial = [(start - spans[k - 1][1]) + (end - start - typical)
                          for k, (start, end) in enumerate(spans) if k > 0]
             run.update(first_trial_extra_s=(spans[0][0] - first_start) + (spans[0][1] - spans[0][0] - typical),
-                       overhead_per_trial_s=statistics.median(per_trial),
+                       overhead_per_trial_s=statistics.median(per_trial), overhead_quartiles_s=quartiles(per_trial),
                        gap_per_trial_s=statistics.median(spans[k][0] - spans[k - 1][1] for k in range(1, len(spans))))
             results["reuse" if reuse else "stock"] = run
     return results
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles: the median overhead of a few trials on a shared machine can
+    land below 0 (a trial that ran faster than the in-process median), and the spread says how
+    far that is noise."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def main() -> None:
@@ -149,7 +159,8 @@ def main() -> None:
             r = result[mode]
             print(f"{mode:>6}: Ray start {r['ray_start_s']:.1f} s, trials ran {r['trials_s']:.1f} s; first trial "
                   f"+{r['first_trial_extra_s']:.1f} s; then {r['overhead_per_trial_s']:.2f} s overhead per trial "
-                  f"(gap between trials {r['gap_per_trial_s']:.2f} s)")
+                  f"(quartiles {r['overhead_quartiles_s'][0]:.2f} to {r['overhead_quartiles_s'][1]:.2f} s; "
+                  f"gap between trials {r['gap_per_trial_s']:.2f} s)")
 
 
 if __name__ == "__main__":

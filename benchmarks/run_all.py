@@ -75,6 +75,8 @@ def main() -> None:
     row(f"sweep of {args.trials} short trials: overhead per trial, s (baseline: stock Ray Tune, no actor reuse)",
         f"{reuse['overhead_per_trial_s']:.2f}", f"{stock['overhead_per_trial_s']:.2f}",
         f"{stock['overhead_per_trial_s'] - reuse['overhead_per_trial_s']:.2f} s less")
+    row("  its quartiles over the trials, s", *(" to ".join(f"{q:.2f}" for q in r["overhead_quartiles_s"])
+                                               for r in (reuse, stock)))
     row("  of which the gap between two trials, s", f"{reuse['gap_per_trial_s']:.2f}",
         f"{stock['gap_per_trial_s']:.2f}")
     row("  first trial's extra time (worker processes start, imports), s", f"{reuse['first_trial_extra_s']:.1f}",
@@ -123,7 +125,9 @@ def main() -> None:
             "samples), one trial at a time on 2 CPUs (1 for the trial, 1 for its critic), SQLite MLflow store. "
             "Overhead per trial: the gap since the previous trial ended plus how much longer the trial ran than "
             "the same work in one process (timed before and after the sweeps, so that drift in the machine's "
-            "speed cancels), median over the trials after the first. The critic runs beside the trial in the "
+            "speed cancels), median over the trials after the first, with its quartiles (a median just below 0 is "
+            "trials that ran faster than the in-process median: noise of shared cores, which the quartiles "
+            "show). The critic runs beside the trial in the "
             "sweep and after it in one process, so a noisy second core shows as overhead. The first trial's "
             "extra time is paid once per worker process (it is spent importing torch and MLflow and starting "
             "the critic's "

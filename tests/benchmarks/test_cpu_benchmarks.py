@@ -20,6 +20,13 @@ def test_orchestration_benchmark_measures_a_real_sweep():
     assert reuse["spans"][1][0] >= reuse["spans"][0][1] - 0.5          # one trial at a time
     assert reuse["trials_s"] > 0 and reuse["ray_start_s"] > 0 and result["in_process_typical_s"] > 0
     assert reuse["gap_per_trial_s"] >= 0
+    assert reuse["overhead_quartiles_s"] == (reuse["overhead_per_trial_s"],) * 2     # one trial after the first
+
+
+def test_overhead_quartiles_bracket_the_median():
+    quartiles = load("orchestration").quartiles
+    assert quartiles([0.5]) == (0.5, 0.5)
+    assert quartiles([-0.2, 0.1, 0.3, 0.4, 2.0]) == (0.1, 0.4)
 
 
 def test_fused_benchmark_prints_a_row_per_trial_count():
