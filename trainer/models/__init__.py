@@ -48,7 +48,7 @@ def checkpoint_bytes(cfg: TrialConfig) -> int:
 
 
 @contextmanager
-def networks_too_large_to_build(settings: str, smaller: str = "width") -> Iterator[None]:
+def networks_too_large_to_build(settings: str, smaller: str) -> Iterator[None]:
     """A network whose tensors' sizes overflow 64 bits (a width of 10^12, a latent_dim of 10^16)
     cannot even be built on the meta device; torch says so in a RuntimeError or TypeError that
     names no setting. ``smaller``: the settings to lower."""
