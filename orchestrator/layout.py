@@ -125,6 +125,9 @@ PERF = "perf"
 TRIALS = "trials"
 CRITIC_PREFIX = "critic_"                       # Ray Tune keys of the independent critic
 CRITIC_KEYS = ("critic_neg_w_test", "critic_neg_w_val", "critic_steps")
+# Ray Tune key beside the critic's figures in a report: the iteration of the generator snapshot they
+# are of (the critic works beside the trial, so a report carries the previous report's snapshot)
+CRITIC_SNAPSHOT = "critic_snapshot"
 PERF_KEYS = ("iterations_per_second",)
 # the final evaluation's metrics (trainer.metrics.evaluate_images; inception_* with Inception-v3)
 EVALUATION_KEYS = ("sample_diversity", "inception_score", "inception_score_std", "fid", "modes", "mode_kl")

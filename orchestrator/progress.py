@@ -42,6 +42,19 @@ def error_line(trial) -> str:
     return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1])[:300] if lines else ""
 
 
+def shown_values(result: dict) -> str:
+    """The losses and the critic's −W of a report. The critic works beside its trial, so its figure
+    is of an earlier snapshot of the generator than the report's iteration: that one is named."""
+    shown = []
+    for key, name in SHOWN:
+        if isinstance(result.get(key), float):
+            shown.append(f"{name(key)} {result[key]:.3g}")
+            snapshot = result.get(layout.CRITIC_SNAPSHOT) if key.startswith(layout.CRITIC_PREFIX) else None
+            if snapshot is not None and snapshot != result.get(layout.ITERATION):
+                shown[-1] += f" (of iteration {int(snapshot):,})"
+    return ", ".join(shown)
+
+
 def trial_iterations(trial) -> tuple[int, int]:
     """(trials, max_iter) of a Ray Tune trial: one trial, or a fused group's members."""
     members = trial_members(trial.config["hp"])
@@ -110,7 +123,7 @@ class ProgressLines(Callback):
         if now - self.last < self.every_s and layout.STATUS_TAG not in result:
             return
         self.last = now
-        shown = ", ".join(f"{name(k)} {result[k]:.3g}" for k, name in SHOWN if isinstance(result.get(k), float))
+        shown = shown_values(result)
         _, max_iter = trial_iterations(trial)
         state = result.get(layout.STATUS_TAG, f"iteration {result.get(layout.ITERATION, 0):,} / {max_iter:,}")
         if layout.TRIAL_ERROR in result:           # failed for good, not retried: said once, here

@@ -212,7 +212,9 @@ class TrialHarness:
         self.tracker.add(mlflow_metrics(report.metrics, now, final), report.iteration, report.images,
                          folder=layout.SAMPLES)
         self.tracker.add({}, report.iteration, files, folder=layout.LATENT)
-        latest = figures[-1][1] if figures else {}          # what Ray Tune's schedulers see
+        # what Ray Tune's schedulers and the progress lines see: the figures of the latest snapshot
+        # the critic finished, with that snapshot's iteration
+        latest = {**figures[-1][1], layout.CRITIC_SNAPSHOT: figures[-1][0]} if figures else {}
         return {**latest, **final}
 
     def stop_critic(self, keep: bool) -> None:

@@ -37,6 +37,19 @@ def test_time_left_leaves_out_a_trial_that_has_just_ended_early():
     assert progress.time_left(trials, 110.0, {"t0": "TERMINATED", "t1": "TERMINATED"}) == " | 4.0 it/s"  # not "0s left"
 
 
+def test_the_critics_figure_names_the_snapshot_it_is_of(capsys):
+    """The critic works beside its trial: the report of iteration 30 carries its figure for the
+    generator of iteration 20, and the line said so nowhere. At the trial's end they agree."""
+    progress, trials = ProgressLines(total=1, every_s=0), [trial("t0")]
+    progress.on_trial_result(0, trials, trials[0], {layout.ITERATION: 30, "generator": 1.5,
+                                                    "critic_neg_w_test": -2.25, layout.CRITIC_SNAPSHOT: 20})
+    line = capsys.readouterr().err.rstrip()
+    assert line.endswith("t0: iteration 30 / 40 | loss/generator 1.5, critic/neg_w_test -2.25 (of iteration 20)"), line
+    progress.on_trial_result(0, trials, trials[0], {layout.ITERATION: 40, layout.STATUS_TAG: "finished",
+                                                    "critic_neg_w_test": -1.5, layout.CRITIC_SNAPSHOT: 40})
+    assert "t0: finished | critic/neg_w_test -1.5 | " in capsys.readouterr().err
+
+
 RAY_ERROR = """Failure # 1 (occurred at 2026-12-04_23-15-27)
 \x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=11010, ip=192.0.2.2, repr=run_trial)
   File "/work/main/orchestrator/trial_runner.py", line 107, in run_trial

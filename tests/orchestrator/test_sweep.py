@@ -2,6 +2,7 @@
 trial killed mid-run (retried from its checkpoint, one MLflow run), and an interrupted sweep
 resumed with --resume (nothing finished is rerun)."""
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from orchestrator import layout
 from orchestrator.errors import UsageError
 from orchestrator.process_locks import driver_lock
 
@@ -63,6 +65,12 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
         codes = [a.path for a in client.list_artifacts(run.info.run_id, "latent")]
         assert codes == ["latent/test_codes_0000020.npy"]
         assert np.load(client.download_artifacts(run.info.run_id, codes[0], str(storage))).shape == (100, 8)
+    # what Ray Tune (its schedulers, the progress lines) got of the critic beside the trial: each
+    # report the figures of the snapshot it finished before, named, and at the end the last one's
+    for result_file in sorted((storage / "smoke").glob("trial_*/result.json")):
+        reports = [json.loads(line) for line in result_file.read_text().splitlines()]
+        assert [(r[layout.ITERATION], r.get(layout.CRITIC_SNAPSHOT)) for r in reports] == \
+            [(5, None), (10, None), (15, 10), (20, 20)], result_file
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
 
 
