@@ -92,6 +92,20 @@ def quiet_libraries(verbose: bool) -> None:
             lambda record: not record.getMessage().startswith("Trials did not complete"))
         logging.getLogger("ray.tune.execution.experiment_state").addFilter(   # the trials' lines say it
             lambda record: not (record.exc_info and disk_full(record.exc_info[1])))
+        logging.getLogger("ray.tune.execution.tune_controller").addFilter(
+            lambda record: not stale_checkpoint_copy(record))
+
+
+def stale_checkpoint_copy(record: logging.LogRecord) -> bool:
+    """Ray Tune's "Error handling checkpoint" traceback for a copy of a trial's checkpoint that it
+    had already deleted. A driver killed outright (SIGKILL: the OOM killer, a lost login node)
+    leaves Ray Tune's experiment state as of its last periodic save, naming copies deleted since;
+    on --resume Ray Tune deletes them again at the trial's next checkpoint, and logs the missing
+    folder. Nothing is lost: a trial resumes from its own checkpoint (restore_checkpoint_folder),
+    and Ray Tune goes on keeping the latest copies."""
+    err = record.exc_info[1] if record.exc_info else None
+    return (str(record.msg).startswith("Trial %s: Error handling checkpoint")
+            and isinstance(err, FileNotFoundError) and "/checkpoint_" in str(err))
 
 
 @contextlib.contextmanager

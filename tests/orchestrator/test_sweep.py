@@ -236,6 +236,66 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
             assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished[run.info.run_id]
 
 
+def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
+    """The driver killed with SIGKILL (the OOM killer, a lost login node): no handler runs, and Ray
+    Tune's experiment state is as old as its last periodic save (up to 10 s), naming checkpoint
+    copies Ray Tune has deleted since. --resume finishes every trial into its own run, from its own
+    checkpoint, without retraining a finished one, and without Ray's traceback for each stale copy
+    ("Error handling checkpoint ... FileNotFoundError: Path not found")."""
+    spec = spec_file(tmp_path, "driver_killed", max_iter=100)
+
+    def second_wave_past_70():
+        """The first two trials finished, and one of the next two has run for several of Ray
+        Tune's periodic saves (every 10 s here)."""
+        ready = children_when_ready(tmp_path, "driver_killed")
+        if not ready:
+            return False
+        reached = [steps(ready[0], r, "loss/generator")[-1:] for r in ready[1]]
+        return (sum(r.data.tags.get("trial_status") == "finished" for r in ready[1]) >= 2
+                and any(step and 70 <= step[0] < 100 for step in reached))
+
+    returncode, _, _ = sweep_until(spec, tmp_path, second_wave_past_70, "a trial of the second wave past 70",
+                                   lambda process: process.kill())
+    assert returncode == -signal.SIGKILL
+    client, _, before = child_runs(tmp_path, "driver_killed")
+    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
+                for r in before if r.data.tags.get("trial_status") == "finished"}
+    resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "sweep driver_killed: 4 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr
+    assert "Traceback" not in resumed.stderr and " ERROR " not in resumed.stderr, resumed.stderr[-3000:]
+    client, parents, children = child_runs(tmp_path, "driver_killed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 4
+    for run in children:
+        assert run.data.tags["trial_status"] == "finished"
+        assert set(steps(client, run, "loss/generator")) == set(range(5, 101, 5))
+        if run.info.run_id in finished:                               # not trained again
+            assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished[run.info.run_id]
+    for trial in (tmp_path / "driver_killed").glob("trial_*"):   # Ray Tune's copies: no more than it keeps
+        assert 1 <= len(list(trial.glob("checkpoint_*"))) <= layout.RAY_CHECKPOINTS_KEPT, trial
+
+
+def test_only_rays_record_of_a_deleted_checkpoint_copy_is_quieted():
+    """The filter the test above relies on, record by record: Ray Tune's traceback for a checkpoint
+    copy that is gone, and nothing else it logs about checkpoints."""
+    import logging
+
+    from orchestrator.sweep import stale_checkpoint_copy
+
+    def record(msg, err):
+        return logging.LogRecord("ray.tune.execution.tune_controller", logging.ERROR, "tune_controller.py", 1783,
+                                 msg, ("t0", "Checkpoint(...)"), (type(err), err, None) if err else None)
+
+    gone = FileNotFoundError("Path not found: (<LocalFileSystem>, /s/sweep/trial_t0/checkpoint_000013)")
+    assert stale_checkpoint_copy(record("Trial %s: Error handling checkpoint %s", gone))
+    assert not stale_checkpoint_copy(record("Trial %s: Error handling checkpoint %s", PermissionError("denied")))
+    assert not stale_checkpoint_copy(record("Trial %s: Error handling checkpoint %s",
+                                            FileNotFoundError("/s/sweep/trial_t0/work/checkpoint/state.pt")))
+    assert not stale_checkpoint_copy(record("Trial %s: Error processing event %s", gone))
+    assert not stale_checkpoint_copy(record("Trial %s: Error handling checkpoint %s", None))
+
+
 def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
     """As a user runs it (Optuna, ASHA, 6 samples of 60 iterations): a trial that reached max_iter
     is finished with its whole final evaluation, whatever ASHA says at its last report; one ASHA
