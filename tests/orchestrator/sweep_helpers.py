@@ -63,6 +63,26 @@ def steps(client, run, key):
     return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
 
+def finished_reports(storage, name):
+    """Run id -> its number of generator-loss reports, for each trial run of sweep ``name`` that
+    has finished."""
+    client, _, runs = child_runs(storage, name)
+    return {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
+            for r in runs if r.data.tags.get("trial_status") == "finished"}
+
+
+def assert_all_finished_once(storage, name, trials, max_iter, finished_before):
+    """Every trial of the ended sweep finished into its own run with each report (every 5 steps),
+    and those ``finished_before`` (``finished_reports`` of the interrupted sweep) were not trained again."""
+    client, parents, children = child_runs(storage, name)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == trials
+    for run in children:
+        assert run.data.tags["trial_status"] == "finished"
+        assert set(steps(client, run, "loss/generator")) == set(range(5, max_iter + 1, 5))
+        if run.info.run_id in finished_before:
+            assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished_before[run.info.run_id]
+
+
 def wait_for(condition, timeout, what, process):
     """Poll ``condition``; fail at once, with the sweep's output, if the sweep exits first."""
     deadline = time.time() + timeout

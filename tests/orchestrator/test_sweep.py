@@ -20,8 +20,10 @@ from orchestrator.process_locks import driver_lock
 
 from .sweep_helpers import (
     SMOKE,
+    assert_all_finished_once,
     child_runs,
     children_when_ready,
+    finished_reports,
     ray_critic_actors,
     ray_trial_workers,
     spec_file,
@@ -217,23 +219,16 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
     assert returncode == 130, stderr[-3000:]
     assert "--resume" in stderr and "SIGTERM received" not in stderr          # not Ray's C stack dump
     assert ("SIGTERM: stopping the sweep as on Ctrl-C" in stderr) == (stop == signal.SIGTERM)
-    client, parents, before = child_runs(tmp_path, "resumed")
+    _, parents, _ = child_runs(tmp_path, "resumed")
     assert [p.info.status for p in parents] == ["RUNNING"]                  # left open for --resume
-    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
-                for r in before if r.data.tags.get("trial_status") == "finished"}
+    finished = finished_reports(tmp_path, "resumed")
     assert finished
     again = subprocess.run(sweep_command(spec, tmp_path), capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "add --resume" in again.stderr
     resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    client, parents, children = child_runs(tmp_path, "resumed")
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 4
-    for run in children:
-        assert run.data.tags["trial_status"] == "finished"
-        assert set(steps(client, run, "loss/generator")) == set(range(5, 41, 5))
-        if run.info.run_id in finished:                               # not trained again
-            assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished[run.info.run_id]
+    assert_all_finished_once(tmp_path, "resumed", 4, 40, finished)
 
 
 def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
@@ -257,21 +252,13 @@ def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path)
     returncode, _, _ = sweep_until(spec, tmp_path, second_wave_past_70, "a trial of the second wave past 70",
                                    lambda process: process.kill())
     assert returncode == -signal.SIGKILL
-    client, _, before = child_runs(tmp_path, "driver_killed")
-    finished = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "loss/generator"))
-                for r in before if r.data.tags.get("trial_status") == "finished"}
+    finished = finished_reports(tmp_path, "driver_killed")
     resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "sweep driver_killed: 4 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr
     assert "Traceback" not in resumed.stderr and " ERROR " not in resumed.stderr, resumed.stderr[-3000:]
-    client, parents, children = child_runs(tmp_path, "driver_killed")
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 4
-    for run in children:
-        assert run.data.tags["trial_status"] == "finished"
-        assert set(steps(client, run, "loss/generator")) == set(range(5, 101, 5))
-        if run.info.run_id in finished:                               # not trained again
-            assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished[run.info.run_id]
+    assert_all_finished_once(tmp_path, "driver_killed", 4, 100, finished)
     for trial in (tmp_path / "driver_killed").glob("trial_*"):   # Ray Tune's copies: no more than it keeps
         assert 1 <= len(list(trial.glob("checkpoint_*"))) <= layout.RAY_CHECKPOINTS_KEPT, trial
 
