@@ -52,6 +52,7 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
     state = SweepState.load(storage, spec.name) if resume else None
     if state is not None:
         check_same_spec(spec, state, fingerprint)
+        check_same_storage(spec, storage, state)
     uri = resolve_tracking_uri(spec, storage, tracking_uri, state)
     check_tracking(uri)
     root = data_root if data_root is not None else spec.data_root
@@ -84,6 +85,36 @@ def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str) -> Non
         raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started; resume it with "
                          "the spec it started with (its copy is the artifact spec/ of the sweep's MLflow run), "
                          "or start the changed spec with another --storage")
+
+
+def started_in(storage: Path, state: SweepState) -> Path | None:
+    """The storage folder a sweep started in: as its state file records it, or (state files before
+    2026-12-06) the folder of its SQLite store where that store moved along with the storage."""
+    if state.storage is not None:
+        return Path(state.storage)
+    recorded = state.tracking_uri.removeprefix("sqlite:///")
+    if recorded != state.tracking_uri and (storage / layout.DEFAULT_DB).is_file() \
+            and Path(recorded).name == layout.DEFAULT_DB:
+        return Path(recorded).parent
+    return None
+
+
+def check_same_storage(spec: SweepSpec, storage: Path, state: SweepState) -> None:
+    """A sweep resumes in the folder it started in: Ray Tune's state, the trials' settings and
+    checkpoints, and the MLflow store's artifact locations name that folder's path, so a moved
+    storage resumed in place would write to (and recreate) the old path. The same folder under
+    another path (a link, another mount of it) is fine."""
+    started = started_in(storage, state)
+    if started is None:
+        return
+    try:
+        same = os.path.samefile(started, storage)
+    except OSError:                            # the old path is gone
+        same = False
+    if not same:
+        raise UsageError(f"--resume: sweep {spec.name!r} started in {started}, not {storage}: its Ray Tune state, "
+                         f"checkpoints and MLflow artifact locations name that path; resume it there (move the "
+                         f"folder back, or link the old path to it: ln -s {storage} {started})")
 
 
 def resolve_tracking_uri(spec: SweepSpec, storage: Path, given: str | None, state: SweepState | None) -> str:

@@ -19,6 +19,7 @@ class SweepState:
     experiment_id: str | None = None
     completed_trials: list[str] = field(default_factory=list)
     spec_sha256: str | None = None          # the spec file the sweep started with
+    storage: str | None = None              # the storage folder it started in (resolved)
 
     @classmethod
     def path(cls, storage: Path, name: str) -> Path:
@@ -31,7 +32,7 @@ class SweepState:
             return None
         record = json.loads(path.read_text())
         return cls(record["parent_run_id"], record["tracking_uri"], record.get("experiment_id"),
-                   list(record.get("completed_trials", [])), record.get("spec_sha256"))
+                   list(record.get("completed_trials", [])), record.get("spec_sha256"), record.get("storage"))
 
     def save(self, storage: Path, name: str) -> None:
         path = self.path(storage, name)

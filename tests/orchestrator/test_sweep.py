@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -234,32 +235,46 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
 def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
     """The driver killed with SIGKILL (the OOM killer, a lost login node): no handler runs, and Ray
     Tune's experiment state is as old as its last periodic save (up to 10 s), naming checkpoint
-    copies Ray Tune has deleted since. --resume finishes every trial into its own run, from its own
+    copies Ray Tune has deleted since. Then the storage moves (another node mounts it elsewhere):
+    --resume there is one line saying where the sweep started, and writes nothing (it recreated the
+    old path with an empty MLflow store, and each trial waited 10 minutes for its run there). With
+    the old path linked to it, --resume finishes every trial into its own run, from its own
     checkpoint, without retraining a finished one, and without Ray's traceback for each stale copy
     ("Error handling checkpoint ... FileNotFoundError: Path not found")."""
+    first, moved = tmp_path / "first", tmp_path / "moved"
     spec = spec_file(tmp_path, "driver_killed", max_iter=100)
 
     def second_wave_past_70():
         """The first two trials finished, and one of the next two has run for several of Ray
         Tune's periodic saves (every 10 s here)."""
-        ready = children_when_ready(tmp_path, "driver_killed")
+        ready = children_when_ready(first, "driver_killed")
         if not ready:
             return False
         reached = [steps(ready[0], r, "loss/generator")[-1:] for r in ready[1]]
         return (sum(r.data.tags.get("trial_status") == "finished" for r in ready[1]) >= 2
                 and any(step and 70 <= step[0] < 100 for step in reached))
 
-    returncode, _, _ = sweep_until(spec, tmp_path, second_wave_past_70, "a trial of the second wave past 70",
+    returncode, _, _ = sweep_until(spec, first, second_wave_past_70, "a trial of the second wave past 70",
                                    lambda process: process.kill())
     assert returncode == -signal.SIGKILL
-    finished = finished_reports(tmp_path, "driver_killed")
-    resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
+    deadline = time.time() + 60                  # its trials' workers outlive it by a second or two
+    while (ray_trial_workers() or ray_critic_actors()) and time.time() < deadline:
+        time.sleep(0.5)
+    finished = finished_reports(first, "driver_killed")
+    first.rename(moved)
+    refused = subprocess.run(sweep_command(spec, moved, "--resume"), capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr[-3000:]
+    assert f"sweep 'driver_killed' started in {first}, not {moved}: " in refused.stderr, refused.stderr
+    assert refused.stderr.rstrip().endswith(f"or link the old path to it: ln -s {moved} {first})")
+    assert not first.exists()
+    first.symlink_to(moved)
+    resumed = subprocess.run(sweep_command(spec, moved, "--resume"), capture_output=True, text=True,
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "sweep driver_killed: 4 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr
     assert "Traceback" not in resumed.stderr and " ERROR " not in resumed.stderr, resumed.stderr[-3000:]
-    assert_all_finished_once(tmp_path, "driver_killed", 4, 100, finished)
-    for trial in (tmp_path / "driver_killed").glob("trial_*"):   # Ray Tune's copies: no more than it keeps
+    assert_all_finished_once(moved, "driver_killed", 4, 100, finished)
+    for trial in (moved / "driver_killed").glob("trial_*"):      # Ray Tune's copies: no more than it keeps
         assert 1 <= len(list(trial.glob("checkpoint_*"))) <= layout.RAY_CHECKPOINTS_KEPT, trial
 
 

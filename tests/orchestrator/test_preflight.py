@@ -1,0 +1,53 @@
+"""orchestrator.preflight: a resumed sweep's storage is the folder it started in."""
+
+import pytest
+
+from orchestrator import layout
+from orchestrator.errors import UsageError
+from orchestrator.preflight import check_same_storage
+from orchestrator.sweep_spec import load_sweep_spec
+from orchestrator.sweep_state import SweepState
+
+from .sweep_helpers import SMOKE
+
+
+@pytest.fixture
+def spec():
+    return load_sweep_spec(SMOKE)
+
+
+def state(storage=None, tracking_uri="http://mlflow:5000"):
+    return SweepState(parent_run_id="p", tracking_uri=tracking_uri, storage=None if storage is None else str(storage))
+
+
+def test_the_folder_it_started_in_or_a_link_to_it_resumes(spec, tmp_path):
+    started = tmp_path / "started"
+    started.mkdir()
+    (tmp_path / "link").symlink_to(started)
+    check_same_storage(spec, started, state(started))
+    check_same_storage(spec, started, state(tmp_path / "link"))      # started through a link to it
+    check_same_storage(spec, tmp_path / "link", state(started))
+
+
+def test_a_moved_storage_is_refused_in_one_line_naming_both_paths(spec, tmp_path):
+    started, moved = tmp_path / "started", tmp_path / "moved"
+    moved.mkdir()
+    with pytest.raises(UsageError, match=rf"sweep 'smoke' started in {started}, not {moved}: .* ln -s {moved} "
+                                         rf"{started}\)$"):
+        check_same_storage(spec, moved, state(started))
+    started.mkdir()                                # another folder at the old path is not the sweep's
+    with pytest.raises(UsageError, match="started in"):
+        check_same_storage(spec, moved, state(started))
+
+
+def test_a_state_file_from_before_the_storage_was_recorded(spec, tmp_path):
+    """Such a sweep's start folder is known where its SQLite store moved along with its storage;
+    a sweep tracked on a server is not checked."""
+    started, moved = tmp_path / "started", tmp_path / "moved"
+    moved.mkdir()
+    (moved / layout.DEFAULT_DB).write_bytes(b"")
+    with pytest.raises(UsageError, match=f"started in {started}, not {moved}"):
+        check_same_storage(spec, moved, state(tracking_uri=f"sqlite:///{started}/{layout.DEFAULT_DB}"))
+    check_same_storage(spec, moved, state(tracking_uri=f"sqlite:///{moved}/{layout.DEFAULT_DB}"))
+    check_same_storage(spec, moved, state(tracking_uri="http://mlflow:5000"))
+    check_same_storage(spec, moved, state(tracking_uri=f"sqlite:///{tmp_path}/elsewhere.db"))
