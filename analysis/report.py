@@ -95,11 +95,10 @@ def critic_histories(sweeps: list[Sweep], best: pd.DataFrame) -> dict[str, dict[
 
 def load_test_codes(sweep: Sweep, run_id: str, folder: Path) -> np.ndarray | None:
     """The codes of test images a trial saved at its final evaluation (models with an encoder)."""
-    client = _client(sweep.tracking_uri)
-    files = sorted(a.path for a in client.list_artifacts(run_id, sweep.records.LATENT) if a.path.endswith(".npy"))
+    files = sorted(path for path in sweep.artifacts.list(run_id, sweep.records.LATENT) if path.endswith(".npy"))
     if not files:
         return None
-    return np.load(client.download_artifacts(run_id, files[-1], str(folder)))
+    return np.load(sweep.artifacts.download(run_id, files[-1], folder))
 
 
 def _image(path: Path, alt: str) -> str:
@@ -192,8 +191,8 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     step("samples")
     visual = BY_NAME["critic_neg_w_test"] if "critic_neg_w_test" in done else rank
     with tempfile.TemporaryDirectory() as scratch:
-        clients = {s.name: _client(s.tracking_uri) for s in sweeps}
-        pictures = samples.pictures(frame, clients, visual, metrics, reference, out, Path(scratch))
+        artifacts = {s.name: s.artifacts for s in sweeps}
+        pictures = samples.pictures(frame, artifacts, visual, metrics, reference, out, Path(scratch))
     for group in pictures:
         for path in (group.best, group.reconstructions, *(p for _, p in group.by_metric.values())):
             if path is not None and path not in analysis.files:

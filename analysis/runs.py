@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from .artifacts import RunArtifacts, moved_root
 from .errors import AnalysisError
 
 
@@ -41,6 +42,7 @@ class Sweep:
     trials: pd.DataFrame           # one row per child run
     records: Any                   # RecordNames
     hyperparameters: list[str] = field(default_factory=list)
+    artifacts: RunArtifacts | None = None   # its runs' artifacts, where they are now
 
     @property
     def running(self) -> bool:
@@ -80,7 +82,9 @@ def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_ru
                                   max_results=50_000)
     except MlflowException as err:
         raise AnalysisError(f"cannot read {tracking_uri}: {str(err).splitlines()[0]}") from None
-    return Sweep(experiment.name, tracking_uri, parent_run_id, parent.info.status, *_table(runs, records))
+    artifacts = RunArtifacts(client, moved_root(tracking_uri, experiment.artifact_location))
+    return Sweep(experiment.name, tracking_uri, parent_run_id, parent.info.status, *_table(runs, records),
+                 artifacts=artifacts)
 
 
 def _table(runs, records: RecordNames) -> tuple[pd.DataFrame, RecordNames, list[str]]:

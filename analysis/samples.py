@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .artifacts import RunArtifacts
 from .metrics import MetricInfo
 from .tables import best_jobs
 
@@ -32,13 +33,13 @@ class GroupPictures:
     by_metric: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
 
-def latest_grids(client, run_id: str) -> dict[str, str]:
+def latest_grids(artifacts: RunArtifacts, run_id: str) -> dict[str, str]:
     """The artifact paths of a run's last sample and reconstruction grids."""
     latest: dict[str, tuple[int, str]] = {}
-    for artifact in client.list_artifacts(run_id, SAMPLES_FOLDER):
-        match = GRID.search(artifact.path)
+    for path in artifacts.list(run_id, SAMPLES_FOLDER):
+        match = GRID.search(path)
         if match and int(match.group(2)) >= latest.get(match.group(1), (-1, ""))[0]:
-            latest[match.group(1)] = (int(match.group(2)), artifact.path)
+            latest[match.group(1)] = (int(match.group(2)), path)
     return {kind: path for kind, (_, path) in latest.items()}
 
 
@@ -55,31 +56,31 @@ def readable(source: Path, target: Path) -> Path:
     return target
 
 
-def _fetch(client, run_id: str, kind: str, target: Path, scratch: Path) -> Path | None:
-    path = latest_grids(client, run_id).get(kind)
+def _fetch(artifacts: RunArtifacts, run_id: str, kind: str, target: Path, scratch: Path) -> Path | None:
+    path = latest_grids(artifacts, run_id).get(kind)
     if path is None:
         return None
-    return readable(Path(client.download_artifacts(run_id, path, str(scratch))), target)
+    return readable(artifacts.download(run_id, path, scratch), target)
 
 
-def pictures(frame: pd.DataFrame, clients: dict[str, object], visual: MetricInfo, metrics: list[MetricInfo],
+def pictures(frame: pd.DataFrame, artifacts: dict[str, RunArtifacts], visual: MetricInfo, metrics: list[MetricInfo],
              reference: dict[str, float], out: Path, scratch: Path) -> list[GroupPictures]:
     """Each group's pictures, written to ``out`` as samples_<group>.png,
-    reconstructions_<group>.png and samples_<group>_best_<metric>.png. ``clients``: the MLflow
-    client of each sweep (by name); ``visual``: the metric that stands in for visual inspection."""
+    reconstructions_<group>.png and samples_<group>_best_<metric>.png. ``artifacts``: each
+    sweep's run artifacts (by name); ``visual``: the metric that stands in for visual inspection."""
     result = []
     for row in best_jobs(frame, visual, reference, 1).itertuples():
-        client, name = clients[row.sweep], safe(row.group)
+        runs, name = artifacts[row.sweep], safe(row.group)
         group = GroupPictures(row.group, row.trial)
-        group.best = _fetch(client, row.run_id, "samples", out / f"samples_{name}.png", scratch)
-        group.reconstructions = _fetch(client, row.run_id, "reconstructions", out / f"reconstructions_{name}.png",
+        group.best = _fetch(runs, row.run_id, "samples", out / f"samples_{name}.png", scratch)
+        group.reconstructions = _fetch(runs, row.run_id, "reconstructions", out / f"reconstructions_{name}.png",
                                        scratch)
         for metric in metrics:
             best = best_jobs(frame[frame["group"] == row.group], metric, reference, 1)
             if best.empty:
                 continue
             top = best.iloc[0]
-            path = _fetch(clients[top["sweep"]], top["run_id"], "samples",
+            path = _fetch(artifacts[top["sweep"]], top["run_id"], "samples",
                           out / f"samples_{name}_best_{metric.name}.png", scratch)
             if path is not None:
                 group.by_metric[metric.name] = (str(top["trial"]), path)

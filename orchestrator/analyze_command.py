@@ -10,7 +10,7 @@ from pathlib import Path
 from . import layout
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
-from .sweep_state import SweepState
+from .sweep_state import SweepState, own_store
 from .wording import counted
 from .writable import check_writable_folder
 
@@ -59,7 +59,7 @@ def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
         name = load_sweep_spec(sweep).name
         state = SweepState.load(storage, name)
         if state is not None:
-            return name, tracking_uri or state.tracking_uri, state.parent_run_id
+            return name, tracking_uri or own_store(storage, state), state.parent_run_id
         if tracking_uri is None:
             raise AnalysisError(f"no sweep {name!r} in {storage}: pass the --storage the sweep ran with, "
                                 "or --tracking-uri of its MLflow server")
@@ -106,12 +106,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     analysis = analyze(sweeps, out, reference=reference, reference_source=source, rank_by=args.rank_by,
                        best=args.best, log=log)
     if not args.no_log:
-        from mlflow.tracking import MlflowClient
-
         for sweep in sweeps:
-            client = MlflowClient(tracking_uri=sweep.tracking_uri)
             for path in analysis.files:
-                client.log_artifact(sweep.parent_run_id, str(path), layout.ANALYSIS)
+                sweep.artifacts.log(sweep.parent_run_id, path, layout.ANALYSIS)
             log(f"logged to parent run {sweep.parent_run_id} of {sweep.name} (artifacts analysis/)")
     print(f"report: {out / 'report.html'}")
     return 0

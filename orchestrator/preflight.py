@@ -22,7 +22,7 @@ from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
 from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
-from .sweep_state import SweepState
+from .sweep_state import SweepState, started_in
 from .writable import check_writable_folder
 
 CONNECT_TIMEOUT_S = 5.0
@@ -85,18 +85,6 @@ def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str) -> Non
         raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started; resume it with "
                          "the spec it started with (its copy is the artifact spec/ of the sweep's MLflow run), "
                          "or start the changed spec with another --storage")
-
-
-def started_in(storage: Path, state: SweepState) -> Path | None:
-    """The storage folder a sweep started in: as its state file records it, or (state files before
-    2026-12-06) the folder of its SQLite store where that store moved along with the storage."""
-    if state.storage is not None:
-        return Path(state.storage)
-    recorded = state.tracking_uri.removeprefix("sqlite:///")
-    if recorded != state.tracking_uri and (storage / layout.DEFAULT_DB).is_file() \
-            and Path(recorded).name == layout.DEFAULT_DB:
-        return Path(recorded).parent
-    return None
 
 
 def check_same_storage(spec: SweepSpec, storage: Path, state: SweepState) -> None:

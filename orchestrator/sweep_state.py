@@ -40,3 +40,25 @@ class SweepState:
         record = {**asdict(self), "tracking_uri": layout.redact_uri(self.tracking_uri)}   # no password
         tmp.write_text(json.dumps(record) + "\n")
         tmp.replace(path)
+
+
+def started_in(storage: Path, state: SweepState) -> Path | None:
+    """The storage folder a sweep started in: as its state file records it, or (state files before
+    2026-12-06) the folder of its SQLite store where that store moved along with the storage."""
+    if state.storage is not None:
+        return Path(state.storage)
+    recorded = state.tracking_uri.removeprefix("sqlite:///")
+    if recorded != state.tracking_uri and (storage / layout.DEFAULT_DB).is_file() \
+            and Path(recorded).name == layout.DEFAULT_DB:
+        return Path(recorded).parent
+    return None
+
+
+def own_store(storage: Path, state: SweepState) -> str:
+    """The store a sweep records to. Its own SQLite store (the one in the folder it started in) is
+    read in ``storage``, wherever that folder is now: a copy on a laptop, a folder that moved."""
+    started = started_in(storage, state)
+    if (started is not None and state.tracking_uri == layout.default_tracking_uri(started)
+            and (storage / layout.DEFAULT_DB).is_file()):
+        return layout.default_tracking_uri(storage)
+    return state.tracking_uri

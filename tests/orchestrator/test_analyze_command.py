@@ -1,6 +1,7 @@
 """`orchestrate analyze` on a real smoke sweep (real Ray, real MLflow, real training): every file,
 the trial values in the tables equal the runs' logged values, the report in the parent run."""
 
+import shutil
 import subprocess
 import sys
 
@@ -55,3 +56,30 @@ def test_analyze_a_real_smoke_sweep(smoke_sweep, tmp_path):
     analysis = {a.path for a in MlflowClient(f"sqlite:///{storage / 'mlflow.db'}").list_artifacts(
         parents[0].info.run_id, "analysis")}
     assert analysis == {f"analysis/{name}" for name in FILES}
+
+
+def test_analyze_a_copy_of_the_storage_where_the_sweep_is_gone(smoke_sweep, tmp_path):
+    """Results rsynced from a cluster to a laptop: the copy's MLflow store and state file name the
+    folder the sweep ran in, which is not there. The report was left without its samples and
+    latent statistics (their artifacts read from that path), and analyze recreated the path with an
+    empty store or logged the report into it; now all is read from the copy, and logged to it."""
+    storage, sweep, _ = smoke_sweep
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    copy, away, out = tmp_path / "copy", storage.with_name(storage.name + ".away"), tmp_path / "analysis"
+    shutil.copytree(storage, copy, symlinks=True)
+    for logged_before in copy.glob(f"{layout.ARTIFACTS}/*/artifacts/{layout.ANALYSIS}"):   # by the test above
+        shutil.rmtree(logged_before)
+    storage.rename(away)
+    try:
+        result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", str(SMOKE), "--storage",
+                                 str(copy), "--out", str(out)], capture_output=True, text=True, timeout=300)
+        recreated = storage.exists()
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+        away.rename(storage)
+    assert result.returncode == 0, result.stderr
+    assert not recreated
+    assert {p.name for p in out.iterdir()} == FILES
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4 + 5
+    logged = {p.name for p in copy.glob(f"{layout.ARTIFACTS}/*/artifacts/{layout.ANALYSIS}/*")}
+    assert logged == FILES
