@@ -42,7 +42,7 @@ class Sweep:
     trials: pd.DataFrame           # one row per child run
     records: Any                   # RecordNames
     hyperparameters: list[str] = field(default_factory=list)
-    artifacts: RunArtifacts | None = None   # its runs' artifacts, where they are now
+    artifacts: RunArtifacts = field(kw_only=True)   # its runs' artifacts, where they are now
 
     @property
     def running(self) -> bool:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 # ------------------------------------------------------------------ on disk
 DEFAULT_DB = "mlflow.db"
+SQLITE = "sqlite:///"                           # a SQLite tracking URI: this, then the file's path
 ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
 DRIVER_LOCK_SUFFIX = ".driver.lock"
@@ -52,7 +53,12 @@ def driver_lock_path(storage: Path, name: str) -> Path:
 
 
 def default_tracking_uri(storage: Path) -> str:
-    return f"sqlite:///{(storage / DEFAULT_DB).resolve()}"
+    return f"{SQLITE}{(storage / DEFAULT_DB).resolve()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI (None for any other store)."""
+    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
 
 
 def redact_uri(uri: str) -> str:

@@ -47,10 +47,9 @@ def started_in(storage: Path, state: SweepState) -> Path | None:
     2026-12-06) the folder of its SQLite store where that store moved along with the storage."""
     if state.storage is not None:
         return Path(state.storage)
-    recorded = state.tracking_uri.removeprefix("sqlite:///")
-    if recorded != state.tracking_uri and (storage / layout.DEFAULT_DB).is_file() \
-            and Path(recorded).name == layout.DEFAULT_DB:
-        return Path(recorded).parent
+    recorded = layout.sqlite_path(state.tracking_uri)
+    if recorded is not None and recorded.name == layout.DEFAULT_DB and (storage / layout.DEFAULT_DB).is_file():
+        return recorded.parent
     return None
 
 

@@ -87,10 +87,8 @@ def create_sqlite_store(uri: str, artifact_root: Path) -> None:
     file while the first is still migrating it makes both run the migrations and one of them
     fail. The store is built under a private name and linked into place when complete.
     """
-    if not uri.startswith("sqlite:///"):
-        return
-    path = Path(uri[len("sqlite:///"):])
-    if path.exists():
+    path = layout.sqlite_path(uri)
+    if path is None or path.exists():
         return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
