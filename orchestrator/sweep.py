@@ -314,7 +314,7 @@ def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, opti
     from .tune_setup import build_tuner
 
     ProgressLines.completed = set()
-    tuner = build_tuner(spec, storage, trainable, settings, options.resume)
+    tuner = build_tuner(spec, storage, trainable, settings, options.resume, options.verbose)
     with sigterm_stops_like_ctrl_c():
         if options.verbose:
             return tuner.fit()

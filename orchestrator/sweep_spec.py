@@ -6,6 +6,7 @@
     grid: {lr_generator: [1e-4, 5e-4], ...}   # every combination is one trial
     seeds: [0, 1]                   # repeats over seeds (or seed in the grid; default: the trial's seed)
     search: grid                    # or optuna: TPE over the grid's values, num_samples trials
+                                    # (a repeated sample trains with the next seed; no seeds list)
     num_samples: 20                 # optuna only
     scheduler: none                 # or asha (needs metric and mode)
     metric: critic_neg_w_test       # what optuna / asha optimise
@@ -158,6 +159,12 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
                      **_trials_section(path, content), **_search_section(path, content),
                      **_resources_section(path, content), independent_critic=_critic_section(path, content),
                      evaluation=_evaluation_section(path, content), max_failures=max_failures)
+    if spec.search == "optuna" and (spec.seeds is not None or "seed" in spec.grid):
+        field_, why = (("seeds", "Optuna repeats no trial over a seed list") if spec.seeds is not None
+                       else ("grid.seed", "TPE would tune the seed like a hyperparameter"))
+        _fail(path, f"field {field_!r} does not go with search: optuna ({why}): Optuna samples num_samples "
+                    "trials, and one that repeats an earlier sample trains with the next seed after "
+                    "trial.seed; remove it, or repeat every grid trial over seeds with search: grid")
     try:
         _ = spec.trials                              # every trial must be a valid TrialConfig
     except ConfigError as err:

@@ -26,7 +26,7 @@ def trial_dirname(trial) -> str:
     return layout.trial_folder_name(trial.trial_id)
 
 
-def tune_config(spec: SweepSpec):
+def tune_config(spec: SweepSpec, verbose: bool = False):
     from ray import tune
 
     # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
@@ -36,16 +36,37 @@ def tune_config(spec: SweepSpec):
                               "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}",
                               "reuse_actors": reuse}
     if spec.search == "optuna":
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
         class OptunaOnMetricReports(OptunaSearch):
-            """TPE that sees only the reports carrying the metric (the critic's come from halfway)."""
+            """TPE that sees only the reports carrying the metric (the critic's come from halfway),
+            and whose sample that repeats an earlier one trains with the next seed: TPE over a
+            grid's values often proposes a combination again, and the same hyperparameters with
+            the same seed would train the same trial again (bit for bit on CPU). Its counts are
+            part of the searcher's state, which Ray Tune saves for --resume."""
+
+            def __init__(self, *args, base_seed: int, **kw):
+                super().__init__(*args, **kw)
+                self.base_seed, self.times_sampled = base_seed, {}
 
             def on_trial_result(self, trial_id, result):
                 if self.metric in result:
                     super().on_trial_result(trial_id, result)
 
-        kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode),
+            def suggest(self, trial_id):
+                config = super().suggest(trial_id)
+                if isinstance(config, dict):
+                    values = tuple(sorted(config["hp"].items()))
+                    repeats = self.times_sampled.get(values, 0)
+                    self.times_sampled[values] = repeats + 1
+                    config["hp"]["seed"] = self.base_seed + repeats
+                return config
+
+        if not verbose:       # "A new study created in memory with name: ..."
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode,
+                                                       base_seed=spec.trials[0]["seed"]),
                       num_samples=spec.num_samples)
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
@@ -55,18 +76,24 @@ def tune_config(spec: SweepSpec):
     return tune.TuneConfig(**kwargs)
 
 
-def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, resume: bool):
+def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, resume: bool,
+                verbose: bool = False):
     from ray import tune
 
     experiment = storage / spec.name
     if resume:
+        # param_space again: Ray Tune keeps only placeholders for the objects in it (the trial
+        # settings, fused groups) and resolves them from this. Without it, every trial created
+        # after the restore (Optuna's next samples; a grid's trials beyond the 200 Ray Tune creates
+        # ahead) got the placeholder for its settings and failed on every retry. The spec is the
+        # one the sweep started with (preflight.check_same_spec), so the space is unmodified.
         return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True)
+                                  resume_errored=True, param_space=param_space(spec, settings))
     run_config = tune.RunConfig(
         name=spec.name, storage_path=str(storage), verbose=0,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
                                  total_iterations=spec.total_iterations)])
-    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec),
+    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec, verbose),
                       run_config=run_config)

@@ -336,6 +336,42 @@ def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
     print(f"ASHA sweep: {finished} of 6 trials finished, {6 - finished} stopped early")
 
 
+def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(tmp_path):
+    """Ctrl-C in an Optuna search, then --resume: Optuna's samples after the restore are new Ray
+    Tune trials (it creates one at a time), which got a placeholder for their settings and failed
+    on every retry until the restore was given the sweep's parameter space. 5 samples over the
+    grid's 4 combinations: a sample that repeats one trains with the next seed, before the
+    interrupt and after it (the searcher's counts survive the restore)."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec.update(name="tuned", search="optuna", num_samples=5, metric="critic_neg_w_test", mode="max")
+    spec["trial"]["max_iter"] = 40
+    path = tmp_path / "tuned.yaml"
+    path.write_text(yaml.safe_dump(spec))
+
+    def one_finished():
+        ready = children_when_ready(tmp_path, "tuned")
+        return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
+
+    returncode, _, stderr = sweep_until(path, tmp_path, one_finished, "a finished trial",
+                                        lambda process: process.send_signal(signal.SIGINT), timeout=300)
+    assert returncode == 130, stderr[-3000:]
+    assert "A new study created" not in stderr                     # Optuna's own line: --verbose only
+    finished = finished_reports(tmp_path, "tuned")
+    assert 1 <= len(finished) < 5
+    resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "sweep tuned: 5 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr, resumed.stderr
+    assert_all_finished_once(tmp_path, "tuned", 5, 40, finished)
+    _, _, children = child_runs(tmp_path, "tuned")
+    seeds = {}
+    for run in children:
+        values = (float(run.data.params["lr_generator"]), float(run.data.params["recon_weight_encoder"]))
+        seeds.setdefault(values, []).append(int(run.data.params["seed"]))
+    assert sum(len(s) for s in seeds.values()) == 5 and len(seeds) <= 4
+    assert all(sorted(s) == list(range(len(s))) for s in seeds.values()), seeds
+
+
 def test_fused_sweep_gives_each_trial_its_own_run_with_the_unfused_losses(smoke_sweep, tmp_path):
     """resources.fuse_trials: 2 trains the smoke sweep's 4 trials as 2 fused models: each trial
     still has its own MLflow run, critic, final evaluation and checkpoint folder, and its losses

@@ -189,6 +189,11 @@ def test_quickstart_and_smoke_are_valid_specs():
      "'sample_diversity' is not reported by these trials; scheduler: asha needs a metric reported while"),
     ({"search": "optuna", "metric": "critic_neg_w_test", "independent_critic": {"enabled": False}},
      "'critic_neg_w_test' is not reported by these trials"),
+    # Optuna ran every sample with the first seed of 'seeds', and would have tuned a grid.seed
+    ({"search": "optuna", "metric": "critic_neg_w_test", "seeds": [0, 1]},
+     "field 'seeds' does not go with search: optuna"),
+    ({"search": "optuna", "metric": "critic_neg_w_test", "grid": {"seed": [0, 1]}},
+     "field 'grid.seed' does not go with search: optuna"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
