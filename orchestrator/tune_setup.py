@@ -26,7 +26,7 @@ def trial_dirname(trial) -> str:
     return layout.trial_folder_name(trial.trial_id)
 
 
-def tune_config(spec: SweepSpec, verbose: bool = False):
+def tune_config(spec: SweepSpec):
     from ray import tune
 
     # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
@@ -36,7 +36,6 @@ def tune_config(spec: SweepSpec, verbose: bool = False):
                               "trial_name_creator": lambda trial: f"{spec.name}_{trial.trial_id}",
                               "reuse_actors": reuse}
     if spec.search == "optuna":
-        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
         class OptunaOnMetricReports(OptunaSearch):
@@ -63,8 +62,6 @@ def tune_config(spec: SweepSpec, verbose: bool = False):
                     config["hp"]["seed"] = self.base_seed + repeats
                 return config
 
-        if not verbose:       # "A new study created in memory with name: ..."
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
         kwargs.update(search_alg=OptunaOnMetricReports(metric=spec.metric, mode=spec.mode,
                                                        base_seed=spec.trials[0]["seed"]),
                       num_samples=spec.num_samples)
@@ -80,6 +77,10 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
                 verbose: bool = False):
     from ray import tune
 
+    if spec.search == "optuna" and not verbose:    # "A new study created in memory", new or restored
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     experiment = storage / spec.name
     if resume:
         # param_space again: Ray Tune keeps only placeholders for the objects in it (the trial
@@ -95,5 +96,5 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
         checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
                                  total_iterations=spec.total_iterations)])
-    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec, verbose),
+    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec),
                       run_config=run_config)

@@ -362,6 +362,7 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "sweep tuned: 5 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr, resumed.stderr
+    assert "A new study created" not in resumed.stderr
     assert_all_finished_once(tmp_path, "tuned", 5, 40, finished)
     _, _, children = child_runs(tmp_path, "tuned")
     seeds = {}
