@@ -42,8 +42,10 @@ def build_config(path: str | Path | None, overrides: dict[str, Any],
     values, varied = read_spec(path) if path is not None else ({}, [])
     left = [name for name in varied if name not in overrides]
     if left:
-        log(f"{path}: one trial of the sweep spec's trial: section; {', '.join(left)} (varied by the sweep) take "
-            "that section's values or their defaults: choose them with --set KEY=VALUE")
+        takes = "take that section's values or their defaults" if len(left) > 1 else (
+            "takes that section's value or its default")
+        log(f"{path}: one trial of the sweep spec's trial: section; {', '.join(left)} (varied by the sweep) "
+            f"{takes}: choose {'them' if len(left) > 1 else 'it'} with --set KEY=VALUE")
     values = {**values, **overrides}
     source = str(path) if path is not None else "--set"
     try:

@@ -85,8 +85,14 @@ def test_a_grid_spec_says_which_varied_hyperparameters_the_trial_leaves_to_defau
     result = orchestrate("trial", path, "--set", "latent_dim=4", "--out", tmp_path / "o", "--no-progress")
     assert result.returncode == 0, result.stderr
     note = next(line for line in result.stderr.splitlines() if "varied by the sweep" in line)
-    assert "lr_generator, seed (varied by the sweep)" in note and "latent_dim" not in note
+    assert "lr_generator, seed (varied by the sweep) take that section's values or their defaults: choose " \
+           "them with --set" in note and "latent_dim" not in note
     assert yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())["latent_dim"] == 4
+    one = orchestrate("trial", path, "--set", "latent_dim=4", "--set", "seed=1", "--out", tmp_path / "o1",
+                      "--no-progress")
+    assert one.returncode == 0, one.stderr
+    assert ("; lr_generator (varied by the sweep) takes that section's value or its default: choose it with "
+            "--set KEY=VALUE") in one.stderr
 
 
 def test_an_output_folder_that_cannot_be_written_is_one_line_before_training(tmp_path):
