@@ -246,6 +246,9 @@ def _search_section(path, content) -> dict[str, Any]:
     num_samples = content.get("num_samples", 1)
     if not isinstance(num_samples, int) or num_samples < 1:
         _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
+    if search == "grid" and "num_samples" in content:     # Ray Tune's would repeat the grid; this one did not
+        _fail(path, "field 'num_samples' is for search: optuna; search: grid runs every combination of the "
+                    "grid once: remove it, or repeat the grid over seeds with seeds: [0, 1, 2]")
     return {"search": search, "scheduler": scheduler, "metric": layout.metric_key(metric) if metric else None,
             "mode": mode, "num_samples": num_samples}
 

@@ -194,6 +194,7 @@ def test_quickstart_and_smoke_are_valid_specs():
      "field 'seeds' does not go with search: optuna"),
     ({"search": "optuna", "metric": "critic_neg_w_test", "grid": {"seed": [0, 1]}},
      "field 'grid.seed' does not go with search: optuna"),
+    ({"num_samples": 20}, "field 'num_samples' is for search: optuna; search: grid runs every combination"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
