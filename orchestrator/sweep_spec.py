@@ -29,7 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from trainer.config import ConfigError, TrialConfig
+from trainer.config import ConfigError, TrialConfig, whole_number
 
 from . import layout
 from .errors import SpecError
@@ -152,9 +152,7 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     name = content.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}")
-    max_failures = content.get("max_failures", 3)
-    if not isinstance(max_failures, int) or max_failures < 0:
-        _fail(path, f"field 'max_failures' must be an integer >= 0, got {max_failures!r}")
+    max_failures = _whole(path, "max_failures", content.get("max_failures", 3), 0)
     spec = SweepSpec(path=path, name=name, description=str(content.get("description", "")),
                      **_trials_section(path, content), **_search_section(path, content),
                      **_resources_section(path, content), independent_critic=_critic_section(path, content),
@@ -243,9 +241,7 @@ def _search_section(path, content) -> dict[str, Any]:
                     "(e.g. metric: critic_neg_w_test, mode: max)")
     if mode not in ("min", "max"):
         _fail(path, f"field 'mode' must be min or max, got {mode!r}")
-    num_samples = content.get("num_samples", 1)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        _fail(path, f"field 'num_samples' must be a positive integer, got {num_samples!r}")
+    num_samples = _integer(path, "num_samples", content.get("num_samples", 1))
     if search == "grid" and "num_samples" in content:     # Ray Tune's would repeat the grid; this one did not
         _fail(path, "field 'num_samples' is for search: optuna; search: grid runs every combination of the "
                     "grid once: remove it, or repeat the grid over seeds with seeds: [0, 1, 2]")
@@ -292,12 +288,14 @@ def _critic_section(path, content) -> IndependentCriticSettings:
 
 
 def _whole(path, name, value, minimum: int) -> int:
+    value = whole_number(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         _fail(path, f"field '{name}' must be a whole number >= {minimum}, got {value!r}")
     return value
 
 
 def _integer(path, name, value) -> int:
+    value = whole_number(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         _fail(path, f"field '{name}' must be a positive integer, got {value!r}")
     return value

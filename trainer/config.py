@@ -250,16 +250,30 @@ def resolve_device(name: str) -> str:
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrialConfig)}
 
 
+def whole_number(value: Any) -> Any:
+    """``value`` as an int where it spells a whole number as YAML or a command line leaves it: '64',
+    100000.0, or '1e5' (YAML 1.1 reads e-notation without a dot as text); a number that is not
+    whole as a float (checked later), anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
-    """Accept YAML/CLI spellings: '1e-4' -> float, '64' -> int, with a clear error otherwise."""
+    """Accept YAML/CLI spellings: '1e-4' -> float, '64' and '1e5' -> int, with a clear error otherwise."""
     kind = str(_FIELD_TYPES[key])
     if value is None:
         return None
     try:
         if kind.startswith("int") and not isinstance(value, bool):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            return int(value) if isinstance(value, str) else value
+            if isinstance(whole := whole_number(value), str):
+                raise ValueError(whole)
+            return whole
         if kind.startswith("float") and isinstance(value, (str, int)) and not isinstance(value, bool):
             return float(value)
     except ValueError:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from orchestrator.errors import SpecError
+from orchestrator.settings import EvaluationSettings
 from orchestrator.sweep_spec import load_sweep_spec
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
@@ -129,6 +130,21 @@ def test_metric_may_be_named_as_in_mlflow_and_is_checked_against_what_trials_rep
     assert load_sweep_spec(path).metric == "generator"
 
 
+def test_counts_written_in_e_notation_are_whole_numbers(tmp_path):
+    """YAML 1.1 reads 1e5 (no dot) as the text '1e5' and 1.0e+4 as a float: both spell the whole
+    numbers a researcher means, in the trials' hyperparameters and in the spec's own counts."""
+    path = tmp_path / "s.yaml"
+    path.write_text("trial: {model: alphagan, dataset: digits, max_iter: 1e5, report_every: 5e2}\n"
+                    "grid: {lr_generator: [1e-4, 5e-4]}\n"
+                    "evaluation: {samples: 1e4, diversity_pairs: 5.0e+3, codes: 2e3}\n"
+                    "independent_critic: {steps_per_report: 1e2}\nmax_failures: 3.0\n")
+    spec = load_sweep_spec(path)
+    assert [(t["max_iter"], t["report_every"], t["lr_generator"]) for t in spec.trials] == [
+        (100_000, 500, 1e-4), (100_000, 500, 5e-4)]
+    assert spec.evaluation == EvaluationSettings(samples=10_000, diversity_pairs=5000, codes=2000)
+    assert spec.independent_critic.steps_per_report == 100 and spec.max_failures == 3
+
+
 def test_trial_device_and_data_root_of_a_sweep_spec_are_kept(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits", "device": "cpu",
@@ -195,6 +211,10 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna", "metric": "critic_neg_w_test", "grid": {"seed": [0, 1]}},
      "field 'grid.seed' does not go with search: optuna"),
     ({"num_samples": 20}, "field 'num_samples' is for search: optuna; search: grid runs every combination"),
+    ({"max_failures": True}, "field 'max_failures' must be a whole number >= 0, got True"),
+    ({"search": "optuna", "metric": "critic_neg_w_test", "num_samples": True},
+     "field 'num_samples' must be a positive integer, got True"),
+    ({"evaluation": {"samples": "1e4.5"}}, "field 'evaluation.samples' must be a whole number >= 0, got '1e4.5'"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

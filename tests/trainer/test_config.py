@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from trainer import ConfigError, TrialConfig
 from trainer.config import MODEL_DEFAULTS, parse_overrides, resolve_device
@@ -33,6 +34,8 @@ def test_unknown_key_names_the_key_and_suggests():
     ({"lr_generator": -1}, "lr_generator: must be a non-negative number"),
     ({"lr_discriminator": 0}, "lr_discriminator: must be greater than 0"),
     ({"batch_size": "many"}, "batch_size must be an integer"),
+    ({"max_iter": "1.5e0"}, "max_iter: must be a whole number, got 1.5"),
+    ({"max_iter": "1e-3"}, "max_iter: must be a whole number, got 0.001"),
     ({"dcgan_dropout": 1.5}, "dcgan_dropout: must be in"),
     ({"device": "tpu"}, "device: 'tpu' is not one of"),
     ({"device": "cudax"}, "device: 'cudax' is not one of"),
@@ -60,6 +63,9 @@ def test_bad_values_fail_with_one_clear_line(values, message):
 def test_yaml_spellings_are_coerced():
     cfg = TrialConfig.from_dict({"lr_generator": "1e-4", "latent_dim": "10", "max_iter": 1e3})
     assert cfg.lr_generator == 1e-4 and cfg.latent_dim == 10 and cfg.max_iter == 1000
+    # YAML 1.1 reads 1e5 (no dot) as the text '1e5': the paper's 100,000 iterations as one writes them
+    cfg = TrialConfig.from_dict(yaml.safe_load("{max_iter: 1e5, report_every: 2.5e3, batch_size: 64}"))
+    assert (cfg.max_iter, cfg.report_every, cfg.batch_size) == (100_000, 2500, 64)
 
 
 def test_parse_overrides():
