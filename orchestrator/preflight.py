@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import socket
 import urllib.error
@@ -20,6 +21,7 @@ from trainer.data import DatasetError, check_batch_size, split_sizes
 
 from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
+from .spec_yaml import read_yaml
 from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState, started_in
@@ -77,11 +79,16 @@ def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
 
 
 def spec_sha256(spec: SweepSpec) -> str:
-    return hashlib.sha256(spec.path.read_bytes()).hexdigest()
+    """What --resume compares: the spec as read (its YAML's mappings in their order, its description
+    left out), so a comment, a reworded description or another layout of the same YAML resumes.
+    The order of keys counts: a grid's order is the order of its trials (and of fused groups)."""
+    content = {key: value for key, value in read_yaml(spec.path).items() if key != "description"}
+    return hashlib.sha256(json.dumps(content, default=repr).encode()).hexdigest()
 
 
 def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str) -> None:
-    if state.spec_sha256 is not None and state.spec_sha256 != fingerprint:
+    file_sha256 = hashlib.sha256(spec.path.read_bytes()).hexdigest()    # what states before 2026-12-06 hold
+    if state.spec_sha256 is not None and state.spec_sha256 not in (fingerprint, file_sha256):
         raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started; resume it with "
                          "the spec it started with (its copy is the artifact spec/ of the sweep's MLflow run), "
                          "or start the changed spec with another --storage")

@@ -193,6 +193,12 @@ def test_resume_with_another_spec_or_store_is_refused(smoke_sweep, tmp_path):
     changed = tmp_path / "smoke.yaml"
     changed.write_text(SMOKE.read_text().replace("steps_per_report: 5", "steps_per_report: 6"))
     one_error_line(run(changed, "--storage", storage, "--resume"), "has changed since sweep 'smoke' started")
+    # a comment, the description and the YAML's layout are not the sweep: it resumes (finds all done)
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec["description"] = "reworded"
+    changed.write_text("# my notes on this sweep\n" + yaml.safe_dump(spec, default_flow_style=True, sort_keys=False))
+    resumed = run(changed, "--storage", storage, "--resume")
+    assert resumed.returncode == 0 and "4 finished" in resumed.stderr, resumed.stderr[-3000:]
     one_error_line(run(SMOKE, "--storage", storage, "--resume", "--tracking-uri", f"sqlite:///{tmp_path}/x.db"),
                    "--resume: sweep 'smoke' records to sqlite:///", "resume it without --tracking-uri")
     assert not (tmp_path / "x.db").exists()
