@@ -140,12 +140,12 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
                             f"{', '.join(m.name for m in metrics)}")
     rank = BY_NAME[rank_by] if rank_by else metrics[0]
     analysis = Analysis(out, partial=any(s.running for s in sweeps))
-    analysis.notes += stopped_early(frame)
+    # each hyperparameter once, though several sweeps have it
+    hyperparameters = varied_hyperparameters(frame, list(dict.fromkeys(h for s in sweeps for h in s.hyperparameters)))
+    analysis.notes += stopped_early(frame) + unfinished(frame, hyperparameters)
     reference = comparable_reference(reference, done, analysis.notes)
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(log, 7)
-    # each hyperparameter once, though several sweeps have it
-    hyperparameters = varied_hyperparameters(frame, list(dict.fromkeys(h for s in sweeps for h in s.hyperparameters)))
 
     step("tables")
     status = pd.DataFrame([{"sweep": name, **c} for name, c in counts.items()])
@@ -222,6 +222,32 @@ def stopped_early(frame: pd.DataFrame) -> list[str]:
     each = ", ".join(f"{row.trial} at iteration {int(row.stopped_at):,}" if pd.notna(row.stopped_at)
                      else f"{row.trial}" for row in stopped.itertuples())
     return [f"Stopped early by the scheduler (ASHA), not in the tables: {each}."]
+
+
+UNFINISHED = {"diverged": "Diverged (a loss became non-finite; the trial keeps its last good checkpoint)",
+              "failed": "Failed after every retry (the traceback is the trial's error.txt)"}
+LISTED = 20                             # trials named per note; trials.csv has them all
+
+
+def unfinished(frame: pd.DataFrame, hyperparameters: list[str]) -> list[str]:
+    """A note per ending other than finished or stopped, naming each such trial with the
+    hyperparameters the sweep varies: where in the grid training diverged or crashed."""
+    notes = []
+    for status, what in UNFINISHED.items():
+        ended = frame[frame["status"] == status]
+        if ended.empty:
+            continue
+        each = [row["trial"] + _values(row, hyperparameters) for _, row in ended.head(LISTED).iterrows()]
+        more = f" and {len(ended) - LISTED} more (trials.csv has them all)" if len(ended) > LISTED else ""
+        notes.append(f"{what}, not in the tables: {', '.join(each)}{more}.")
+    return notes
+
+
+def _values(row: pd.Series, hyperparameters: list[str]) -> str:
+    """' (lr_generator 0.0005, latent_dim 8)': a trial's values of the varied hyperparameters."""
+    shown = [f"{h} {row[h]:g}" if isinstance(row[h], float) else f"{h} {row[h]}"
+             for h in hyperparameters if h in row and pd.notna(row[h])]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _add(analysis: Analysis, path: Path) -> Path:

@@ -152,6 +152,11 @@ def test_two_sweeps_side_by_side_with_exact_quartiles_and_every_file(tmp_path):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4                # box, critic, latent, agreement
     assert "Partial results" not in html and "511.5" in html
+    # the trials that did not finish, named with where they are in the grid
+    assert ("Diverged (a loss became non-finite; the trial keeps its last good checkpoint), not in the tables: "
+            "colormnist_alphagan_00003 (model alphagan, lr_generator 0.005).") in html
+    assert ("Failed after every retry (the traceback is the trial&#x27;s error.txt), not in the tables: "
+            "colormnist_dcgan_00001 (model dcgan, lr_generator 0.0005).") in html
     logged = {a.path for a in MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").list_artifacts(parent, "analysis")}
     assert {f"analysis/{name}" for name in OUTPUTS} == logged
     assert "report: " in result.stdout and "[7/7] HTML report" in result.stderr
