@@ -9,10 +9,8 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from .preflight import Checked, preflight
 from .process_locks import driver_lock
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings, trial_members
+from .stop_signals import Stopping, stop_signals
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
 from .wording import counted
@@ -49,6 +48,11 @@ def _log(message: str) -> None:
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+    with stop_signals() as stopping:
+        return _run_sweep(spec, options, stopping)
+
+
+def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> int:
     storage = options.storage.resolve()
     if options.address and options.address != "auto":
         check_ray_head(options.address)
@@ -57,11 +61,12 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     quiet_libraries(options.verbose)
     classifier = final_classifier_state(spec, checked.data_root)
     started = time.perf_counter()
-    with ray_session(spec, options, checked.tracking_uri) as cluster_gpus:
+    with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, stopping.sigterm():
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
         check_fits(spec, cluster_gpus, options.address)
         check_evaluation_fits(spec, options.address)
+        stopping.check()                      # a Ctrl-C dropped while Ray started: before any run exists
         with driver_lock(storage, spec.name):
             state = open_sweep_run(spec, storage, checked)
             with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
@@ -315,31 +320,10 @@ def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, opti
 
     ProgressLines.completed = set()
     tuner = build_tuner(spec, storage, trainable, settings, options.resume, options.verbose)
-    with sigterm_stops_like_ctrl_c():
-        if options.verbose:
-            return tuner.fit()
-        with contextlib.redirect_stdout(io.StringIO()):
-            return tuner.fit()
-
-
-@contextlib.contextmanager
-def sigterm_stops_like_ctrl_c():
-    """SIGTERM (kill, `ray job stop`, a batch scheduler's preemption notice) stops the trials as
-    Ctrl-C does: Ray Tune saves its state, and the command ends saying how to --resume. Without
-    this, the driver's Ray core worker dies of SIGTERM with a C stack dump and no word of resuming."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        _log("SIGTERM: stopping the sweep as on Ctrl-C (Ray Tune saves its state for --resume)")
-        signal.raise_signal(signal.SIGINT)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if options.verbose:
+        return tuner.fit()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tuner.fit()
 
 
 def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -> dict[str, int]:
