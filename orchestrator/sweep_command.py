@@ -65,8 +65,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         need = sweep_checkpoint_bytes(spec)             # a network too large to build: one line, before the trials
         for trial in spec.trials:
             print(json.dumps(trial, sort_keys=True))
-        what = (f"{spec.num_samples} optuna samples over these values" if spec.search == "optuna"
-                else counted(len(spec.trials), "trial"))
+        what = (f"{spec.num_samples} optuna samples over these values (one that repeats a combination trains "
+                "with the next seed)" if spec.search == "optuna" else counted(len(spec.trials), "trial"))
         if spec.fuse_trials > 1:
             what += f", fused into {len(spec.tune_trials)} models of up to {spec.fuse_trials} trials"
         print(f"{spec.name}: {what}; their checkpoints need about {in_binary_units(need)} "

@@ -103,6 +103,18 @@ def test_dry_run_prints_one_json_object_per_trial_and_the_count():
         "quickstart: 1 trial; their checkpoints need about 56.6 MiB on --storage"), one.stderr
 
 
+def test_dry_run_of_an_optuna_search_says_how_its_samples_repeat(tmp_path):
+    path = tmp_path / "tuned.yaml"
+    path.write_text(yaml.safe_dump({"trial": {"model": "alphagan", "dataset": "digits", "width": 0.25},
+                                    "grid": {"lr_generator": [1e-4, 5e-4]}, "search": "optuna",
+                                    "num_samples": 5, "metric": "critic_neg_w_test"}))
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(path), "--dry-run"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 2, out.stderr
+    assert out.stderr.startswith("tuned: 5 optuna samples over these values (one that repeats a combination "
+                                 "trains with the next seed); their checkpoints need about "), out.stderr
+
+
 def test_seeds_repeat_every_grid_point(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"},
