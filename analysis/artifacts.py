@@ -19,16 +19,16 @@ def local_path(uri: str) -> Path | None:
     return Path(unquote(parts.path)) if parts.scheme == "file" else None
 
 
-def moved_root(tracking_uri: str, artifact_location: str) -> tuple[str, str] | None:
+def moved_root(store: Path | None, artifact_location: str) -> tuple[str, str] | None:
     """(the URI the experiment names, the same folder beside the store now) for a SQLite store
-    whose experiment's local artifact folder is gone while one of its name lies beside the store;
-    None where nothing moved."""
-    if not tracking_uri.startswith("sqlite:///"):
+    (``store``: its file; None for any other store) whose experiment's local artifact folder is
+    gone while one of its name lies beside the store; None where nothing moved."""
+    if store is None:
         return None
     named = local_path(artifact_location)
     if named is None or named.exists():
         return None
-    here = Path(tracking_uri.removeprefix("sqlite:///")).parent / named.name
+    here = store.parent / named.name
     return (artifact_location.rstrip("/"), here.resolve().as_uri()) if here.is_dir() else None
 
 

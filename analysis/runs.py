@@ -8,6 +8,7 @@ hands them in as ``records`` (this package never imports the orchestrator)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -29,6 +30,7 @@ class RecordNames(Protocol):
     def redact_uri(self, uri: str) -> str: ...            # a tracking URI without its password
     def metric_key(self, name: str) -> str: ...           # MLflow metric name -> metric key
     def metric_names(self, key: str) -> tuple[str, ...]: ...   # metric key -> names it may have
+    def sqlite_path(self, uri: str) -> Path | None: ...       # a SQLite store's file (None: another store)
 
 STATUSES = ("finished", "diverged", "stopped", "failed", "running")
 
@@ -82,7 +84,7 @@ def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_ru
                                   max_results=50_000)
     except MlflowException as err:
         raise AnalysisError(f"cannot read {tracking_uri}: {str(err).splitlines()[0]}") from None
-    artifacts = RunArtifacts(client, moved_root(tracking_uri, experiment.artifact_location))
+    artifacts = RunArtifacts(client, moved_root(records.sqlite_path(tracking_uri), experiment.artifact_location))
     return Sweep(experiment.name, tracking_uri, parent_run_id, parent.info.status, *_table(runs, records),
                  artifacts=artifacts)
 
