@@ -59,6 +59,14 @@ def children_when_ready(storage, name):
     return client, children
 
 
+def a_trial_finished(storage, name):
+    """A condition for ``sweep_until``: a trial of sweep ``name`` has finished."""
+    def finished():
+        ready = children_when_ready(storage, name)
+        return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
+    return finished
+
+
 def steps(client, run, key):
     return [m.step for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 

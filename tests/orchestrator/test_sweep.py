@@ -21,6 +21,7 @@ from orchestrator.process_locks import driver_lock
 
 from .sweep_helpers import (
     SMOKE,
+    a_trial_finished,
     assert_all_finished_once,
     child_runs,
     children_when_ready,
@@ -204,10 +205,6 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
     """Ctrl-C, or SIGTERM (kill, `ray job stop`, a scheduler's preemption), then --resume."""
     spec = spec_file(tmp_path, "resumed", max_iter=40)
 
-    def one_finished():
-        ready = children_when_ready(tmp_path, "resumed")
-        return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
-
     def held_by_it_then_interrupt(process):
         """The running driver holds the sweep's lock (a second driver would be refused), then Ctrl-C."""
         with pytest.raises(UsageError, match=rf"is being run by another driver \(pid {process.pid} on "):
@@ -215,7 +212,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
                 pass
         process.send_signal(stop)
 
-    returncode, _, stderr = sweep_until(spec, tmp_path, one_finished, "a finished trial",
+    returncode, _, stderr = sweep_until(spec, tmp_path, a_trial_finished(tmp_path, "resumed"), "a finished trial",
                                         held_by_it_then_interrupt, timeout=300)
     assert returncode == 130, stderr[-3000:]
     assert "--resume" in stderr and "SIGTERM received" not in stderr          # not Ray's C stack dump
@@ -348,11 +345,7 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
     path = tmp_path / "tuned.yaml"
     path.write_text(yaml.safe_dump(spec))
 
-    def one_finished():
-        ready = children_when_ready(tmp_path, "tuned")
-        return bool(ready and any(r.data.tags.get("trial_status") == "finished" for r in ready[1]))
-
-    returncode, _, stderr = sweep_until(path, tmp_path, one_finished, "a finished trial",
+    returncode, _, stderr = sweep_until(path, tmp_path, a_trial_finished(tmp_path, "tuned"), "a finished trial",
                                         lambda process: process.send_signal(signal.SIGINT), timeout=300)
     assert returncode == 130, stderr[-3000:]
     assert "A new study created" not in stderr                     # Optuna's own line: --verbose only
