@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                   f"output in {out}/", file=sys.stderr)
             with out_of_memory_as_one_line(device, "batch_size, width or latent_dim", kept):
                 result = train(cfg, checkpoint_dir=out, data=data, progress=not args.no_progress)
-    print(f"{result.status}: {result.message}", file=sys.stderr)
+    said = result.message if result.message.startswith(result.status) else f"{result.status}: {result.message}"
+    print(said, file=sys.stderr)
     if result.images:
         print("latest grids: " + ", ".join(str(p) for p in result.images.values()), file=sys.stderr)
     return {"finished": 0, "interrupted": 130}.get(result.status, 3)

@@ -43,7 +43,7 @@ def test_trial_writes_checkpoint_grids_and_is_not_rerun(tmp_path):
     out_dir = tmp_path / "out"
     first = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--out", out_dir)
     assert first.returncode == 0, first.stderr
-    assert "finished: finished 10 iterations" in first.stderr
+    assert "\nfinished 10 iterations" in first.stderr
     assert (out_dir / "checkpoint.pt").is_file()
     assert json.loads((out_dir / "status.json").read_text())["status"] == "finished"
     assert yaml.safe_load((out_dir / "config.yaml").read_text())["seed"] == 3
@@ -54,7 +54,7 @@ def test_trial_writes_checkpoint_grids_and_is_not_rerun(tmp_path):
     assert again.returncode == 0 and "already finished" in again.stderr
     further = orchestrate("trial", spec(tmp_path, max_iter=10), "--set", "seed=3", "--set", "max_iter=15",
                           "--out", out_dir)
-    assert further.returncode == 0 and "finished: finished 15 iterations" in further.stderr, further.stderr
+    assert further.returncode == 0 and "\nfinished 15 iterations" in further.stderr, further.stderr
     assert yaml.safe_load((out_dir / "config.yaml").read_text())["max_iter"] == 15
     assert (out_dir / "samples" / "samples_0000015.png").is_file()
 
@@ -72,7 +72,7 @@ def test_the_readme_command_runs_a_sweep_specs_trial_section(tmp_path):
     result = orchestrate("trial", "search_spaces/quickstart.yaml", "--set", "max_iter=2", "--set", "report_every=2",
                          "--out", out_dir, "--no-progress", cwd=REPO)
     assert result.returncode == 0, result.stderr
-    assert "finished: finished 2 iterations" in result.stderr and "varied by the sweep" not in result.stderr
+    assert "\nfinished 2 iterations" in result.stderr and "varied by the sweep" not in result.stderr
     config = yaml.safe_load((out_dir / "config.yaml").read_text())
     assert (config["latent_dim"], config["width"], config["max_iter"]) == (10, 0.25, 2)
 
@@ -175,7 +175,7 @@ def test_a_full_disk_is_one_line_and_the_same_command_resumes_once_there_is_spac
     assert "needs 181.3 MiB, but its disk has 0 bytes free: free space there, or set ALPHAGAN_CACHE" in cache
     freed = log["freed"]
     assert "resuming alphagan on synthetic from iteration 5" in freed and freed.endswith("rc=0\n"), freed
-    assert "finished: finished 10 iterations" in freed
+    assert "\nfinished 10 iterations" in freed
 
 
 def test_unknown_hyperparameter_is_one_clear_line(tmp_path):
