@@ -37,6 +37,7 @@ from .settings import EvaluationSettings, FusedGroup, IndependentCriticSettings
 from .spec_yaml import read_yaml
 
 CRITIC_SECTION, OLD_CRITIC_SECTION = "independent_critic", "critic"
+NAME_BYTES = 100                    # a sweep's name, in UTF-8 bytes
 TOP_LEVEL = {"name", "description", "trial", "grid", "seeds", "search", "num_samples", "scheduler",
              "metric", "mode", "resources", CRITIC_SECTION, OLD_CRITIC_SECTION, "evaluation", "max_failures"}
 RESOURCE_KEYS = {"cpus", "gpus", "trials_per_gpu", "fuse_trials"}
@@ -151,7 +152,12 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
             _fail(path, f"unknown field {key!r}; a sweep spec has {', '.join(sorted(TOP_LEVEL))}")
     name = content.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-        _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}")
+        _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}" if content.get("name") else
+              f"the spec has no field 'name' and its file's name {name!r} cannot stand for it (letters, "
+              "digits, '-' and '_'): add a line 'name: ...'")
+    if len(name.encode()) > NAME_BYTES:     # it names folders and files (<name>.driver.lock): 255 bytes at most
+        _fail(path, f"field 'name' is {len(name.encode())} bytes long ({name[:16]}...); it names the sweep's "
+                    f"folder and files, so keep it to {NAME_BYTES}")
     max_failures = _whole(path, "max_failures", content.get("max_failures", 3), 0)
     spec = SweepSpec(path=path, name=name, description=str(content.get("description", "")),
                      **_trials_section(path, content), **_search_section(path, content),

@@ -227,6 +227,9 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna", "metric": "critic_neg_w_test", "num_samples": True},
      "field 'num_samples' must be a positive integer, got True"),
     ({"evaluation": {"samples": "1e4.5"}}, "field 'evaluation.samples' must be a whole number >= 0, got '1e4.5'"),
+    # a name too long for a file name was an OSError traceback at the sweep's lock file
+    ({"name": "x" * 300}, "field 'name' is 300 bytes long (xxxxxxxxxxxxxxxx...); it names the sweep's folder"),
+    ({"name": "ß" * 51}, "field 'name' is 102 bytes long"),
 ])
 def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
@@ -235,6 +238,19 @@ def test_bad_spec_fails_with_one_line_naming_file_and_field(tmp_path, content, m
         load_sweep_spec(path)
     text = str(err.value)
     assert message in text and str(path) in text and "\n" not in text
+
+
+def test_a_spec_without_a_name_takes_its_file_name_or_says_to_add_one(tmp_path):
+    """The file's name stands for a missing 'name'; where it cannot (a dot, a space), the error
+    says the field is missing rather than quoting a 'name' the file does not have."""
+    content = yaml.safe_dump({"trial": {"model": "alphagan", "dataset": "synthetic"}})
+    (tmp_path / "plain-name_1.yaml").write_text(content)
+    assert load_sweep_spec(tmp_path / "plain-name_1.yaml").name == "plain-name_1"
+    path = tmp_path / "my.spec v2.yaml"
+    path.write_text(content)
+    with pytest.raises(SpecError, match=r"has no field 'name' and its file's name 'my.spec v2' cannot stand for "
+                                        r"it .*: add a line 'name: \.\.\.'$"):
+        load_sweep_spec(path)
 
 
 def test_bad_spec_on_the_command_line_is_one_line(tmp_path):
