@@ -36,6 +36,11 @@ def _grid(count: int, columns: int = 3, size=(4.2, 3.4)):
     return fig, list(axes.flat[:count])
 
 
+def best_label(best: int, sizes: list[int]) -> str:
+    """The legend of the circles: "best 10", or "every job" where no model has more than 10."""
+    return f"best {best}" if max(sizes, default=0) > best else "every job"
+
+
 def box_plots(frame: pd.DataFrame, metrics: list[MetricInfo], reference: dict[str, float], path: Path,
               best: int = 10) -> Path:
     """One panel per metric, models side by side: the spread over the finished trials, the best
@@ -45,6 +50,7 @@ def box_plots(frame: pd.DataFrame, metrics: list[MetricInfo], reference: dict[st
     fig, axes = _grid(len(metrics))
     for ax, metric in zip(axes, metrics, strict=True):
         values = [done.loc[done["group"] == g, metric.name].dropna().to_numpy() for g in groups]
+        circles = best_label(best, [len(v) for v in values])
         ax.boxplot(values, tick_labels=groups, widths=0.5, showfliers=True,
                    flierprops={"marker": "x", "markersize": 4, "markeredgecolor": "0.5"})
         top = best_jobs(frame, metric, reference, best)
@@ -52,7 +58,7 @@ def box_plots(frame: pd.DataFrame, metrics: list[MetricInfo], reference: dict[st
             chosen = top.loc[top["group"] == group, metric.name].to_numpy()
             jitter = np.linspace(-0.12, 0.12, len(chosen)) if len(chosen) > 1 else np.zeros(len(chosen))
             ax.scatter(i + jitter, chosen, s=22, facecolors="none", edgecolors="black", linewidths=1.2,
-                       zorder=3, label=f"best {best}" if i == 1 else None)
+                       zorder=3, label=circles if i == 1 else None)
         if metric.name in reference:
             ax.axhline(reference[metric.name], color="tab:red", linestyle="--", linewidth=1.2,
                        label="dataset reference")
