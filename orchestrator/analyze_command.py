@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import layout
+from .arg_types import count
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
 from .sweep_state import SweepState, own_store
@@ -39,7 +40,7 @@ def add_parser(subparsers) -> None:
                         "runs/reference-<dataset>/metrics.json when it exists)")
     parser.add_argument("--rank-by", help="metric that picks the best jobs of the tables "
                         "(default: critic_neg_w_test, else the first metric logged)")
-    parser.add_argument("--best", type=int, default=10, help="best jobs shown per model (default 10)")
+    parser.add_argument("--best", type=count, default=10, help="best jobs shown per model (default 10)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to the parent runs")
     parser.set_defaults(handler=run_analyze)
 

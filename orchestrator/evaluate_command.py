@@ -15,6 +15,7 @@ from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
 
 from . import layout
+from .arg_types import count
 from .errors import UsageError
 from .out_of_memory import out_of_memory_as_one_line
 from .wording import counted
@@ -43,8 +44,8 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--reference", action="store_true", help="evaluate the dataset's test split")
     parser.add_argument("--dataset", help="with --reference: colormnist, digits, cifar10, celeba, synthetic")
     parser.add_argument("--data-root", help="folder holding the datasets")
-    parser.add_argument("--samples", type=int, default=10_000, help="samples to draw (default 10000)")
-    parser.add_argument("--critic-steps", type=int, default=500,
+    parser.add_argument("--samples", type=count, default=10_000, help="samples to draw (default 10000)")
+    parser.add_argument("--critic-steps", type=count, default=500,
                         help="independent critic training steps (0 skips the critic; default 500)")
     parser.add_argument("--inception-weights", help="torchvision Inception-v3 weights file: adds "
                         "inception_* metrics with the ImageNet network")
@@ -62,7 +63,7 @@ def add_parsers(subparsers) -> None:
     train.add_argument("--dataset", required=True, choices=DATASETS_WITH_CLASSIFIER,
                        help="the dataset whose classifier to train (stacked digits or CIFAR-10)")
     train.add_argument("--data-root", help="folder holding the datasets")
-    train.add_argument("--steps", type=int, help="training steps (default 1000 digits, 20000 cifar10)")
+    train.add_argument("--steps", type=count, help="training steps (default 1000 digits, 20000 cifar10)")
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     train.set_defaults(handler=run_classifier_train)
 
@@ -156,3 +157,4 @@ def run_classifier_train(args: argparse.Namespace) -> int:
     model = load_or_train_classifier(data, steps=args.steps, device=args.device, retrain=True, log=log)
     print(f"{data.name} classifier: test accuracy {100 * accuracy(model, data):.2f} %, kept in {path}")
     return 0
+
