@@ -12,7 +12,7 @@ from trainer import load_dataset
 from trainer.checkpoint import CHECKPOINT_FILE, atomic_write
 from trainer.config import resolve_device
 from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_classifier, load_or_train_classifier
-from trainer.metrics.classifiers import STACKED, accuracy, classifier_path
+from trainer.metrics.classifiers import STACKED, accuracy, classifier_path, default_steps, kept_classifier
 
 from . import layout
 from .arg_types import count
@@ -64,6 +64,8 @@ def add_parsers(subparsers) -> None:
                        help="the dataset whose classifier to train (stacked digits or CIFAR-10)")
     train.add_argument("--data-root", help="folder holding the datasets")
     train.add_argument("--steps", type=count, help="training steps (default 1000 digits, 20000 cifar10)")
+    train.add_argument("--replace", action="store_true",
+                       help="put the new classifier in place of a kept one trained longer")
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     train.set_defaults(handler=run_classifier_train)
 
@@ -154,7 +156,20 @@ def run_classifier_train(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     data = load_dataset(args.dataset, args.data_root, log=log)
     path = classifier_path(data)
+    check_not_weaker(data, args.steps or default_steps(data.name), args.replace)
     model = load_or_train_classifier(data, steps=args.steps, device=args.device, retrain=True, log=log)
     print(f"{data.name} classifier: test accuracy {100 * accuracy(model, data):.2f} %, kept in {path}")
     return 0
 
+
+def check_not_weaker(data, steps: int, replace: bool) -> None:
+    """Every later inception score, FID and mode count of ``data`` reads its kept classifier: a
+    shorter retraining (--steps 10) would silently make those figures incomparable with earlier ones."""
+    kept = kept_classifier(data)
+    if replace or kept is None or kept["steps"] is None or steps >= kept["steps"]:
+        return
+    accuracy_said = f", test accuracy {100 * kept['test_accuracy']:.2f} %" if kept["test_accuracy"] is not None else ""
+    raise UsageError(f"the kept {data.name} classifier ({classifier_path(data)}) was trained {kept['steps']:,} steps"
+                     f"{accuracy_said}; --steps {steps:,} would put a weaker one in its place and change every "
+                     f"later inception score, FID and mode count: pass --steps {kept['steps']} or more, or "
+                     "--replace to do it anyway")

@@ -190,3 +190,34 @@ def test_retraining_keeps_the_kept_classifier_until_the_new_one_is_trained(tmp_p
     assert classifier_path(data).read_bytes() == kept
     monkeypatch.setattr(classifiers, "train_vgg_classifier", lambda *a, **k: train(*a, **{**k, "seed": 1}))
     assert main(command) == 0 and classifier_path(data).read_bytes() != kept     # retrained, replaced
+
+
+def test_a_shorter_retraining_does_not_replace_the_kept_classifier_unless_asked(tmp_path, monkeypatch, capsys):
+    """`orchestrate classifier train --dataset digits --steps 10` replaced the kept classifier (98 %
+    of the test digits) with one reading 31 %, and every later mode count used it. A retraining
+    shorter than the kept one's is refused before it starts, unless --replace."""
+    import torch
+
+    from orchestrator.cli import main
+    from trainer import load_dataset
+    from trainer.metrics import load_or_train_classifier
+    from trainer.metrics.classifiers import classifier_path
+
+    monkeypatch.setenv("ALPHAGAN_CACHE", str(tmp_path))       # not the session's kept digits classifier
+    data = load_dataset("digits", log=lambda m: None)
+    load_or_train_classifier(data, steps=30, log=lambda m: None)
+    path = classifier_path(data)
+    kept = path.read_bytes()
+    command = ["classifier", "train", "--dataset", "digits", "--device", "cpu", "--steps"]
+    capsys.readouterr()
+    assert main(command + ["5"]) == 2 and path.read_bytes() == kept
+    error = capsys.readouterr().err.strip().splitlines()[-1]       # after the line describing the dataset
+    assert error.startswith("orchestrate classifier: error: the kept digits classifier")
+    assert "was trained 30 steps, test accuracy" in error and "pass --steps 30 or more, or --replace" in error
+    assert main(command + ["5", "--replace"]) == 0 and path.read_bytes() != kept
+    assert torch.load(path, weights_only=True)["steps"] == 5
+    assert main(command + ["1e1"]) == 0                        # at least the kept one's 5 steps
+    state = torch.load(path, weights_only=True)
+    del state["steps"]                                         # a classifier kept before steps were recorded
+    torch.save(state, path)
+    assert main(command + ["2"]) == 0

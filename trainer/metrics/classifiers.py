@@ -199,6 +199,21 @@ def partial_path(path: Path) -> Path:
     return path.with_name(path.stem + ".partial.pt")
 
 
+def default_steps(dataset: str) -> int:
+    """Training steps of a dataset's classifier unless told otherwise (docs/metrics.md)."""
+    return 1000 if dataset in STACKED else 20_000
+
+
+def kept_classifier(data: ImageDataset) -> dict | None:
+    """What the kept classifier of ``data`` records of itself: ``test_accuracy`` and ``steps`` (None
+    in files written before steps were kept); None when there is no kept classifier."""
+    path = classifier_path(data)
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {"test_accuracy": state.get("test_accuracy"), "steps": state.get("steps")}
+
+
 def has_classifier(dataset: str) -> bool:
     return dataset in STACKED or dataset == "cifar10"
 
@@ -225,15 +240,15 @@ def load_or_train_classifier(data: ImageDataset, *, train_if_missing: bool = Tru
         raise MetricsError(f"no {data.name} classifier in {path.parent}: run "
                                 f"`orchestrate classifier train --dataset {data.name}`")
     log(f"training the {data.name} classifier (kept in {path})")
-    start = time.perf_counter()
+    start, steps = time.perf_counter(), steps or default_steps(data.name)
     if data.name in STACKED:
-        model = train_digit_classifier(data, steps=steps or 1000, log=log)
+        model = train_digit_classifier(data, steps=steps, log=log)
     else:
-        model = train_vgg_classifier(data, steps=steps or 20_000, device=device, log=log,
-                                     partial=partial_path(path)).cpu()
+        model = train_vgg_classifier(data, steps=steps, device=device, log=log, partial=partial_path(path)).cpu()
     acc = accuracy(model, data)
     log(f"{data.name} classifier: test accuracy {100 * acc:.2f} % after "
         f"{time.perf_counter() - start:.0f} s")
-    _atomic_save({"state_dict": model.state_dict(), "dataset": data.name, "test_accuracy": acc}, path)
+    _atomic_save({"state_dict": model.state_dict(), "dataset": data.name, "test_accuracy": acc,
+                  "steps": steps}, path)
     partial_path(path).unlink(missing_ok=True)
     return model.eval()
