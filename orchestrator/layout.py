@@ -33,6 +33,7 @@ SQLITE = "sqlite:///"                           # a SQLite tracking URI: this, t
 ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
 DRIVER_LOCK_SUFFIX = ".driver.lock"
+CLASSIFIER_SUFFIX = ".classifier.pt"              # the in-domain classifier a sweep's final evaluation reads
 TRIAL_LOCK = "trial.lock"                       # in `orchestrate trial`'s --out, held while it trains
 WORK = "work"
 CHECKPOINT = "checkpoint"
@@ -50,6 +51,10 @@ def state_path(storage: Path, name: str) -> Path:
 
 def driver_lock_path(storage: Path, name: str) -> Path:
     return storage / f"{name}{DRIVER_LOCK_SUFFIX}"
+
+
+def classifier_copy_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{CLASSIFIER_SUFFIX}"
 
 
 def default_tracking_uri(storage: Path) -> str:

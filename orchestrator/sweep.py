@@ -25,6 +25,7 @@ from .process_locks import driver_lock
 from .progress import ProgressLines
 from .settings import FusedGroup, TrialSettings, trial_members
 from .stop_signals import Stopping, stop_signals
+from .sweep_classifier import final_classifier_state
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
 from .wording import counted
@@ -59,7 +60,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
                         data_root=options.data_root)
     quiet_libraries(options.verbose)
-    classifier = final_classifier_state(spec, checked.data_root)
+    classifier = final_classifier_state(spec, storage, checked.data_root)
     started = time.perf_counter()
     with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, stopping.sigterm():
         ray_start_s = time.perf_counter() - started
@@ -279,22 +280,6 @@ def trial_settings(spec: SweepSpec, storage: Path, state: SweepState, data_root:
         parent_run_id=state.parent_run_id, experiment_dir=str(storage / spec.name), data_root=data_root,
         device=spec.device, threads=placement.threads(spec.cpus),
         independent_critic=placement.independent_critic(spec, cluster_gpus), evaluation=spec.evaluation)
-
-
-def final_classifier_state(spec: SweepSpec, data_root: str | None):
-    """The in-domain classifier's weights for the trials' final evaluation, loaded (or trained
-    once, here on the driver, rather than by every trial at once); None without one."""
-    from trainer import load_dataset
-    from trainer.metrics import has_classifier, load_or_train_classifier
-
-    dataset = spec.trials[0]["dataset"]
-    if not spec.evaluation.samples or not has_classifier(dataset):
-        return None
-    import torch
-
-    data = load_dataset(dataset, data_root, log=_log)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_or_train_classifier(data, device=device, log=_log).state_dict()
 
 
 def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifier: dict | None,

@@ -1,0 +1,51 @@
+"""The in-domain classifier of a sweep's final evaluation (inception score, FID, mode counts).
+
+One sweep reads one classifier: the first start copies the kept one (``$ALPHAGAN_CACHE``) beside
+the sweep's state, and every --resume reads that copy. Trials evaluated before and after a
+retraining of the kept classifier (`orchestrate classifier train`) would otherwise be scored by
+two different networks, and the spread over the sweep would mix them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from trainer.checkpoint import atomic_write
+
+from . import layout
+from .sweep_spec import SweepSpec
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def final_classifier_state(spec: SweepSpec, storage: Path, data_root: str | None):
+    """The classifier's weights for the trials' final evaluation: the sweep's own copy, or the kept
+    one (trained once, here on the driver, rather than by every trial at once) copied there; None
+    when the sweep evaluates nothing a classifier reads."""
+    from trainer.metrics import has_classifier
+
+    dataset = spec.trials[0]["dataset"]
+    if not spec.evaluation.samples or not has_classifier(dataset):
+        return None
+    import torch
+
+    copy = layout.classifier_copy_path(storage, spec.name)
+    if not copy.is_file():
+        _keep_copy(dataset, data_root, copy)
+    return torch.load(copy, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _keep_copy(dataset: str, data_root: str | None, copy: Path) -> None:
+    import torch
+
+    from trainer import load_dataset
+    from trainer.metrics import load_or_train_classifier
+    from trainer.metrics.classifiers import classifier_path
+
+    data = load_dataset(dataset, data_root, log=_log)
+    load_or_train_classifier(data, device="cuda" if torch.cuda.is_available() else "cpu", log=_log)
+    kept = classifier_path(data).read_bytes()
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(copy, lambda tmp: tmp.write_bytes(kept))

@@ -1,0 +1,47 @@
+"""One sweep reads one classifier, whatever happens to the kept one between its starts."""
+
+import torch
+import yaml
+
+from orchestrator import layout
+from orchestrator.sweep_classifier import final_classifier_state
+from orchestrator.sweep_spec import load_sweep_spec
+from trainer import load_dataset
+from trainer.metrics import load_or_train_classifier
+
+from .sweep_helpers import spec_file
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path, monkeypatch):
+    """A sweep interrupted, the kept digits classifier retrained (`orchestrate classifier train`),
+    then --resume: the trials evaluated after the resume were scored by the new classifier and
+    those before by the old one, so the sweep's inception scores, FIDs and mode counts mixed two
+    networks. The first start now keeps a copy beside the sweep's state, and a resume reads it."""
+    monkeypatch.setenv("ALPHAGAN_CACHE", str(tmp_path / "cache"))
+    data = load_dataset("digits", log=lambda m: None)
+    started_with = load_or_train_classifier(data, steps=30, log=lambda m: None).state_dict()
+    spec = load_sweep_spec(spec_file(tmp_path, "scored", dataset="digits"))
+    storage = tmp_path / "storage"
+
+    first = final_classifier_state(spec, storage, None)
+    assert same(first, started_with) and layout.classifier_copy_path(storage, "scored").is_file()
+    retrained = load_or_train_classifier(data, steps=40, retrain=True, log=lambda m: None).state_dict()
+    assert not same(retrained, started_with)
+    assert same(final_classifier_state(spec, storage, None), started_with)     # the resume: the sweep's copy
+    other = load_sweep_spec(spec_file(tmp_path, "later", dataset="digits"))
+    assert same(final_classifier_state(other, storage, None), retrained)       # a new sweep: the kept one
+
+
+def test_a_sweep_without_a_classifier_metric_keeps_no_copy(tmp_path):
+    synthetic = load_sweep_spec(spec_file(tmp_path, "synthetic"))              # no classifier for it
+    path = spec_file(tmp_path, "unevaluated", dataset="digits")
+    content = yaml.safe_load(path.read_text())
+    content["evaluation"]["samples"] = 0
+    path.write_text(yaml.safe_dump(content))
+    for spec in (synthetic, load_sweep_spec(path)):
+        assert final_classifier_state(spec, tmp_path, None) is None
+        assert not layout.classifier_copy_path(tmp_path, spec.name).exists()
