@@ -203,6 +203,13 @@ def _check_metric(spec: SweepSpec) -> None:
             "search: optuna needs a metric the trials report")
         _fail(spec.path, f"field 'metric': {spec.metric!r} is not reported by these trials; {what}: "
                          f"{', '.join(allowed)}")
+    from analysis.metrics import BY_NAME
+
+    better = BY_NAME[spec.metric].better if spec.metric in BY_NAME else None
+    if better in ("min", "max") and spec.mode != better:
+        lower_or_higher = "lower" if better == "min" else "higher"
+        _fail(spec.path, f"field 'mode': {spec.mode} would favour the worst trials: {spec.metric} is better "
+                         f"{lower_or_higher}; set mode: {better}")
 
 
 def _trials_section(path, content) -> dict[str, Any]:

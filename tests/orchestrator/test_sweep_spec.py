@@ -140,6 +140,11 @@ def test_metric_may_be_named_as_in_mlflow_and_is_checked_against_what_trials_rep
     path.write_text(yaml.safe_dump({"trial": {"model": "dcgan", "dataset": "digits"}, "scheduler": "asha",
                                     "metric": "generator", "mode": "min"}))
     assert load_sweep_spec(path).metric == "generator"
+    for metric, mode in (("fid", "min"), ("eval/mode_kl", "min"), ("modes", "max"),
+                         ("sample_diversity", "min"), ("sample_diversity", "max")):   # best near the data's own
+        path.write_text(yaml.safe_dump({"trial": {"model": "alphagan", "dataset": "digits"}, "search": "optuna",
+                                        "metric": metric, "mode": mode}))
+        assert load_sweep_spec(path).mode == mode
 
 
 def test_counts_written_in_e_notation_are_whole_numbers(tmp_path):
@@ -227,6 +232,12 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna", "metric": "critic_neg_w_test", "num_samples": True},
      "field 'num_samples' must be a positive integer, got True"),
     ({"evaluation": {"samples": "1e4.5"}}, "field 'evaluation.samples' must be a whole number >= 0, got '1e4.5'"),
+    # Optuna maximised FID (mode defaults to max) and would have picked the worst trials
+    ({"search": "optuna", "metric": "fid"}, "field 'mode': max would favour the worst trials: fid is better "
+                                            "lower; set mode: min"),
+    ({"search": "optuna", "metric": "critic_neg_w_test", "mode": "min"},
+     "field 'mode': min would favour the worst trials: critic_neg_w_test is better higher; set mode: max"),
+    ({"scheduler": "asha", "metric": "critic/neg_w_test", "mode": "min"}, "critic_neg_w_test is better higher"),
     # a name too long for a file name was an OSError traceback at the sweep's lock file
     ({"name": "x" * 300}, "field 'name' is 300 bytes long (xxxxxxxxxxxxxxxx...); it names the sweep's folder"),
     ({"name": "ß" * 51}, "field 'name' is 102 bytes long"),
