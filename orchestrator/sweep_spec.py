@@ -173,11 +173,26 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
         _ = spec.trials                              # every trial must be a valid TrialConfig
     except ConfigError as err:
         raise SpecError(str(err)) from None
+    _check_no_repeats(spec)
     if spec.fuse_trials > 1:
         _check_fusable(spec)
     if spec.metric:
         _check_metric(spec)
     return spec
+
+
+def _check_no_repeats(spec: SweepSpec) -> None:
+    """A value given twice (``seeds: [0, 0]``, ``lr_generator: [1e-4, 0.0001]``) would train the same
+    trial twice, bit for bit, and count it twice in the sweep's quartiles."""
+    first = {key: values[0] for key, values in spec.grid.items()}
+    lists = {f"grid.{key}": [TrialConfig.from_dict({**spec.trial, **first, key: value}).to_dict()[key]
+                             for value in values] for key, values in spec.grid.items()}
+    lists["seeds"] = list(spec.seeds or [])
+    for field_, values in lists.items():
+        repeated = [value for i, value in enumerate(values) if value in values[:i]]
+        if repeated:
+            _fail(spec.path, f"field {field_!r} gives {repeated[0]!r} twice, which would train the same trial "
+                             "twice; list each value once (repeat trials over seeds with seeds: [0, 1, 2])")
 
 
 def reported_metrics(spec: SweepSpec) -> tuple[list[str], list[str]]:

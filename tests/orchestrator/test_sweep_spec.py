@@ -238,6 +238,10 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna", "metric": "critic_neg_w_test", "mode": "min"},
      "field 'mode': min would favour the worst trials: critic_neg_w_test is better higher; set mode: max"),
     ({"scheduler": "asha", "metric": "critic/neg_w_test", "mode": "min"}, "critic_neg_w_test is better higher"),
+    # a value given twice trained the same trial twice and counted it twice in the quartiles
+    ({"seeds": [0, 1, 0]}, "field 'seeds' gives 0 twice, which would train the same trial twice"),
+    ({"grid": {"lr_generator": ["1e-4", 0.0001]}}, "field 'grid.lr_generator' gives 0.0001 twice"),
+    ({"grid": {"latent_dim": [10, 50, 10.0]}}, "field 'grid.latent_dim' gives 10 twice"),
     # a name too long for a file name was an OSError traceback at the sweep's lock file
     ({"name": "x" * 300}, "field 'name' is 300 bytes long (xxxxxxxxxxxxxxxx...); it names the sweep's folder"),
     ({"name": "ß" * 51}, "field 'name' is 102 bytes long"),
