@@ -33,7 +33,8 @@ SQLITE = "sqlite:///"                           # a SQLite tracking URI: this, t
 ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
 DRIVER_LOCK_SUFFIX = ".driver.lock"
-CLASSIFIER_SUFFIX = ".classifier.pt"              # the in-domain classifier a sweep's final evaluation reads
+ASHA_STATE_SUFFIX = ".asha.pkl"                 # the ASHA scheduler's rungs, for --resume
+CLASSIFIER_SUFFIX = ".classifier.pt"            # the in-domain classifier a sweep's final evaluation reads
 TRIAL_LOCK = "trial.lock"                       # in `orchestrate trial`'s --out, held while it trains
 WORK = "work"
 CHECKPOINT = "checkpoint"
@@ -51,6 +52,10 @@ def state_path(storage: Path, name: str) -> Path:
 
 def driver_lock_path(storage: Path, name: str) -> Path:
     return storage / f"{name}{DRIVER_LOCK_SUFFIX}"
+
+
+def asha_state_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{ASHA_STATE_SUFFIX}"
 
 
 def classifier_copy_path(storage: Path, name: str) -> Path:

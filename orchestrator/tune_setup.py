@@ -26,7 +26,7 @@ def trial_dirname(trial) -> str:
     return layout.trial_folder_name(trial.trial_id)
 
 
-def tune_config(spec: SweepSpec):
+def tune_config(spec: SweepSpec, storage: Path):
     from ray import tune
 
     # actor reuse: a trial's worker process (torch imported, data loaded, critic actor warm) runs
@@ -66,11 +66,55 @@ def tune_config(spec: SweepSpec):
                                                        base_seed=spec.trials[0]["seed"]),
                       num_samples=spec.num_samples)
     if spec.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        kwargs["scheduler"] = ASHAScheduler(time_attr=layout.ITERATION, metric=spec.metric, mode=spec.mode,
-                                            max_t=spec.max_iter, grace_period=max(1, spec.max_iter // 8))
+        kwargs["scheduler"] = asha_scheduler(spec, layout.asha_state_path(storage, spec.name))
     return tune.TuneConfig(**kwargs)
+
+
+def asha_scheduler(spec: SweepSpec, state_file: Path):
+    import pickle
+
+    from ray.tune.schedulers import ASHAScheduler
+
+    from trainer.checkpoint import atomic_write
+
+    class ASHAKeptForResume(ASHAScheduler):
+        """ASHA whose rungs survive --resume. Ray Tune saves the searcher's state with the
+        experiment, not the scheduler's (ray-project/ray#30838): restored from the copy pickled
+        when the sweep started, ASHA judged every trial after a resume against only the reports
+        made since. Its rungs (and which trial is in which bracket) are written to ``state_file``
+        after each report and read back when the restored scheduler sees its first trial."""
+
+        def __init__(self, *args, state_file: Path, **kw):
+            super().__init__(*args, **kw)
+            self.state_file, self.state_read = Path(state_file), False
+
+        def on_trial_add(self, tune_controller, trial):
+            if not self.state_read:
+                self.state_read = True
+                if self.state_file.is_file():
+                    self._brackets, self._trial_info, self._num_stopped = pickle.loads(self.state_file.read_bytes())
+            if trial.trial_id not in self._trial_info:
+                super().on_trial_add(tune_controller, trial)
+
+        def on_trial_result(self, tune_controller, trial, result):
+            action = super().on_trial_result(tune_controller, trial, result)
+            self.keep()
+            return action
+
+        def on_trial_complete(self, tune_controller, trial, result):
+            super().on_trial_complete(tune_controller, trial, result)
+            self.keep()
+
+        def on_trial_remove(self, tune_controller, trial):
+            super().on_trial_remove(tune_controller, trial)
+            self.keep()
+
+        def keep(self) -> None:
+            state = pickle.dumps((self._brackets, self._trial_info, self._num_stopped))
+            atomic_write(self.state_file, lambda tmp: tmp.write_bytes(state))
+
+    return ASHAKeptForResume(time_attr=layout.ITERATION, metric=spec.metric, mode=spec.mode, max_t=spec.max_iter,
+                             grace_period=max(1, spec.max_iter // 8), state_file=state_file)
 
 
 def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, resume: bool,
@@ -96,5 +140,5 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
         checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
                                  total_iterations=spec.total_iterations)])
-    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec),
+    return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec, storage),
                       run_config=run_config)
