@@ -56,6 +56,8 @@ def add_parsers(subparsers) -> None:
     ui.add_argument("--tracking-uri", help="another backend store URI")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000); from another "
                     "machine, tunnel to it: ssh -L 5000:127.0.0.1:5000 THIS_HOST")
+    ui.add_argument("--verbose", action="store_true",
+                    help="also show the MLflow server's own start-up messages and a line per request")
     ui.set_defaults(handler=run_ui)
 
 
@@ -105,5 +107,11 @@ def run_ui(args: argparse.Namespace) -> int:
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(args.port)]
-    return subprocess.call(command, env=dict(os.environ))
+               "--registry-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
+    env = dict(os.environ)
+    if not args.verbose:        # a line per request (the UI polls), and each worker's start-up and warnings
+        command += ["--uvicorn-opts", "--no-access-log --log-level warning"]
+        env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"),
+                                                       "ignore:starlette.middleware.wsgi is deprecated"]))
+    return subprocess.call(command, env=env)

@@ -44,9 +44,16 @@ def test_ui_serves_the_store_on_loopback(tmp_path):
                 time.sleep(1)
         assert status == 200
         assert listening_addresses(port) == {"127.0.0.1"}
+        for _ in range(3):                                      # the UI polls the server like this
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10",
+                                   timeout=5).read()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+    said = process.stderr.read().decode()
+    # a line per request, and every server worker's start-up lines and deprecation warning, only with --verbose
+    assert said.startswith(f"MLflow UI on http://127.0.0.1:{port} ") and "/api/2.0/mlflow" not in said, said
+    assert "Deprecation" not in said and "Started server process" not in said and "Registry store" not in said, said
 
 
 def test_ui_without_a_store_is_one_clear_line(tmp_path):
