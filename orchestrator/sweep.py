@@ -351,6 +351,8 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
     print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
     print(f"see them: orchestrate ui --storage {shlex.quote(str(storage))}" if options.tracking_uri is None else
           f"see them: open {layout.redact_uri(uri)} in a browser")
+    print("judge the sweep (quartiles, box plots, best samples): "
+          + shlex.join(["orchestrate", "analyze", str(spec.path), "--storage", str(storage)]))
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -447,5 +447,7 @@ def test_the_commands_a_sweep_prints_can_be_pasted_when_paths_have_spaces(unfini
         assert shlex.split(out.err.split("once the cause is fixed, ")[1].split(" retries them")[0]) == resume
     else:
         assert code == 0
-        command = out.out.split("see them: ")[1].strip()
+        command = out.out.split("see them: ")[1].splitlines()[0]
         assert shlex.split(command) == ["orchestrate", "ui", "--storage", str(storage)]
+        command = out.out.split("judge the sweep (quartiles, box plots, best samples): ")[1].strip()
+        assert shlex.split(command) == ["orchestrate", "analyze", str(spec_file), "--storage", str(storage)]
