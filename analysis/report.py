@@ -339,8 +339,11 @@ def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, cor
         parts += [f"<p class='note'>From {html.escape(str(reference_source))}.</p>",
                   _table_html(pd.DataFrame([shown]))]
     else:
-        parts.append("<p class='note'>None: run <code>orchestrate evaluate --reference --dataset NAME</code> "
-                     "and pass its metrics.json with --reference to draw the dataset's own values.</p>")
+        datasets = sorted({d for s in sweeps for d in s.trials["dataset"].dropna()})
+        dataset = html.escape(datasets[0]) if len(datasets) == 1 else "NAME"
+        parts.append(f"<p class='note'>None: run <code>orchestrate evaluate --reference --dataset {dataset}</code>, "
+                     "then analyze again from the same folder (or pass its metrics.json with --reference) to "
+                     "draw the dataset's own values.</p>")
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in analysis.notes]
     parts.append("</body></html>")
     return "\n".join(parts)

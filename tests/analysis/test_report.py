@@ -170,7 +170,10 @@ def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
     result = analyze(spec, "--storage", tmp_path, "--out", tmp_path / "out", "--no-log")
     assert result.returncode == 0, result.stderr
     assert "still running, the report is partial" in result.stderr
-    assert "Partial results" in (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Partial results" in html
+    # no reference file: the report names the command for the sweep's own dataset
+    assert "None: run <code>orchestrate evaluate --reference --dataset colormnist</code>, then analyze again" in html
     assert pd.read_csv(tmp_path / "out" / "quartiles.csv").set_index("metric").loc["critic_neg_w_test", "count"] == 2
 
 
