@@ -60,7 +60,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
                         data_root=options.data_root)
     quiet_libraries(options.verbose)
-    classifier = final_classifier_state(spec, storage, checked.data_root)
+    classifier = final_classifier_state(spec, storage, checked.data_root, resume=checked.state is not None)
     started = time.perf_counter()
     with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, stopping.sigterm():
         ray_start_s = time.perf_counter() - started

@@ -20,10 +20,11 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def final_classifier_state(spec: SweepSpec, storage: Path, data_root: str | None):
-    """The classifier's weights for the trials' final evaluation: the sweep's own copy, or the kept
-    one (trained once, here on the driver, rather than by every trial at once) copied there; None
-    when the sweep evaluates nothing a classifier reads."""
+def final_classifier_state(spec: SweepSpec, storage: Path, data_root: str | None, *, resume: bool):
+    """The classifier's weights for the trials' final evaluation: on --resume the sweep's own copy;
+    on a first start (or a sweep started before copies were kept) the kept one, trained once here
+    on the driver rather than by every trial at once, copied there. None when the sweep evaluates
+    nothing a classifier reads."""
     from trainer.metrics import has_classifier
 
     dataset = spec.trials[0]["dataset"]
@@ -32,7 +33,7 @@ def final_classifier_state(spec: SweepSpec, storage: Path, data_root: str | None
     import torch
 
     copy = layout.classifier_copy_path(storage, spec.name)
-    if not copy.is_file():
+    if not (resume and copy.is_file()):         # a first start: not a copy left by one that never ran
         _keep_copy(dataset, data_root, copy)
     return torch.load(copy, map_location="cpu", weights_only=True)["state_dict"]
 

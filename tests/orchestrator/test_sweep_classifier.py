@@ -27,13 +27,15 @@ def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path,
     spec = load_sweep_spec(spec_file(tmp_path, "scored", dataset="digits"))
     storage = tmp_path / "storage"
 
-    first = final_classifier_state(spec, storage, None)
+    first = final_classifier_state(spec, storage, None, resume=False)
     assert same(first, started_with) and layout.classifier_copy_path(storage, "scored").is_file()
     retrained = load_or_train_classifier(data, steps=40, retrain=True, log=lambda m: None).state_dict()
     assert not same(retrained, started_with)
-    assert same(final_classifier_state(spec, storage, None), started_with)     # the resume: the sweep's copy
+    assert same(final_classifier_state(spec, storage, None, resume=True), started_with)   # the sweep's copy
     other = load_sweep_spec(spec_file(tmp_path, "later", dataset="digits"))
-    assert same(final_classifier_state(other, storage, None), retrained)       # a new sweep: the kept one
+    assert same(final_classifier_state(other, storage, None, resume=False), retrained)   # a new sweep: the kept one
+    # a first start that never got to run left its copy; the next first start takes the kept classifier
+    assert same(final_classifier_state(spec, storage, None, resume=False), retrained)
 
 
 def test_a_sweep_without_a_classifier_metric_keeps_no_copy(tmp_path):
@@ -43,5 +45,5 @@ def test_a_sweep_without_a_classifier_metric_keeps_no_copy(tmp_path):
     content["evaluation"]["samples"] = 0
     path.write_text(yaml.safe_dump(content))
     for spec in (synthetic, load_sweep_spec(path)):
-        assert final_classifier_state(spec, tmp_path, None) is None
+        assert final_classifier_state(spec, tmp_path, None, resume=False) is None
         assert not layout.classifier_copy_path(tmp_path, spec.name).exists()
