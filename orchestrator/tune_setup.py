@@ -113,6 +113,7 @@ def asha_scheduler(spec: SweepSpec, state_file: Path):
             state = pickle.dumps((self._brackets, self._trial_info, self._num_stopped))
             atomic_write(self.state_file, lambda tmp: tmp.write_bytes(state))
 
+    state_file.unlink(missing_ok=True)      # built for a first start only (--resume unpickles tuner.pkl's)
     return ASHAKeptForResume(time_attr=layout.ITERATION, metric=spec.metric, mode=spec.mode, max_t=spec.max_iter,
                              grace_period=max(1, spec.max_iter // 8), state_file=state_file)
 

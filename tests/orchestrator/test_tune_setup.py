@@ -30,7 +30,8 @@ def test_asha_judges_a_trial_after_a_resume_against_the_reports_made_before_it(t
     and saves none of its state: after a --resume, ASHA's rungs were empty, and a trial far below
     the four that had passed a rung went on (no cutoff without records) instead of stopping."""
     spec = asha_spec(tmp_path)
-    started = tune_config(spec, tmp_path).scheduler
+    layout.asha_state_path(tmp_path, "pruned").write_bytes(b"left by an earlier sweep of this name")
+    started = tune_config(spec, tmp_path).scheduler                     # a first start reads no old rungs
     pickled_at_start = cloudpickle.dumps(started)                       # what tuner.pkl holds
     for k in range(4):
         started.on_trial_add(None, Trial("pruned", stub=True, trial_id=f"t{k}"))
