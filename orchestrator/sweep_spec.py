@@ -269,7 +269,7 @@ def _search_section(path, content) -> dict[str, Any]:
                     "(e.g. metric: critic_neg_w_test, mode: max)")
     if mode not in ("min", "max"):
         _fail(path, f"field 'mode' must be min or max, got {mode!r}")
-    num_samples = _integer(path, "num_samples", content.get("num_samples", 1))
+    num_samples = _whole(path, "num_samples", content.get("num_samples", 1), 1)
     if search == "grid" and "num_samples" in content:     # Ray Tune's would repeat the grid; this one did not
         _fail(path, "field 'num_samples' is for search: optuna; search: grid runs every combination of the "
                     "grid once: remove it, or repeat the grid over seeds with seeds: [0, 1, 2]")
@@ -282,7 +282,7 @@ def _resources_section(path, content) -> dict[str, Any]:
     return {"cpus": _number(path, "resources.cpus", resources.get("cpus", 1.0), 0.01),
             "gpus": _number(path, "resources.gpus", resources.get("gpus", "auto"), 0.0, allow_auto=True),
             "trials_per_gpu": _whole(path, "resources.trials_per_gpu", resources.get("trials_per_gpu", 4), 1),
-            "fuse_trials": _integer(path, "resources.fuse_trials", resources.get("fuse_trials", 1))}
+            "fuse_trials": _whole(path, "resources.fuse_trials", resources.get("fuse_trials", 1), 1)}
 
 
 def _evaluation_section(path, content) -> EvaluationSettings:
@@ -318,14 +318,8 @@ def _critic_section(path, content) -> IndependentCriticSettings:
 def _whole(path, name, value, minimum: int) -> int:
     value = whole_number(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(path, f"field '{name}' must be a whole number >= {minimum}, got {value!r}")
-    return value
-
-
-def _integer(path, name, value) -> int:
-    value = whole_number(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(path, f"field '{name}' must be a positive integer, got {value!r}")
+        what = "a positive integer" if minimum == 1 else f"a whole number >= {minimum}"
+        _fail(path, f"field '{name}' must be {what}, got {value!r}")
     return value
 
 
