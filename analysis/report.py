@@ -142,7 +142,7 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     analysis = Analysis(out, partial=any(s.running for s in sweeps))
     # each hyperparameter once, though several sweeps have it
     hyperparameters = varied_hyperparameters(frame, list(dict.fromkeys(h for s in sweeps for h in s.hyperparameters)))
-    analysis.notes += stopped_early(frame) + unfinished(frame, hyperparameters)
+    analysis.notes += unfinished(frame, hyperparameters)
     reference = comparable_reference(reference, done, analysis.notes)
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(log, 7)
@@ -212,35 +212,31 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     return analysis
 
 
-def stopped_early(frame: pd.DataFrame) -> list[str]:
-    """A note naming the trials the scheduler (ASHA) stopped early, and the iteration each reached."""
-    if "stopped_at" not in frame:
-        return []
-    stopped = frame[(frame["status"] == "stopped")]
-    if stopped.empty:
-        return []
-    each = ", ".join(f"{row.trial} at iteration {int(row.stopped_at):,}" if pd.notna(row.stopped_at)
-                     else f"{row.trial}" for row in stopped.itertuples())
-    return [f"Stopped early by the scheduler (ASHA), not in the tables: {each}."]
-
-
-UNFINISHED = {"diverged": "Diverged (a loss became non-finite; the trial keeps its last good checkpoint)",
+UNFINISHED = {"stopped": "Stopped early by the scheduler (ASHA)",
+              "diverged": "Diverged (a loss became non-finite; the trial keeps its last good checkpoint)",
               "failed": "Failed after every retry (the traceback is the trial's error.txt)"}
 LISTED = 20                             # trials named per note; trials.csv has them all
 
 
 def unfinished(frame: pd.DataFrame, hyperparameters: list[str]) -> list[str]:
-    """A note per ending other than finished or stopped, naming each such trial with the
-    hyperparameters the sweep varies: where in the grid training diverged or crashed."""
+    """A note per ending other than finished, naming each such trial with the hyperparameters the
+    sweep varies (where in the grid training was stopped, diverged or crashed) and, for a trial
+    the scheduler stopped, the iteration it reached."""
     notes = []
     for status, what in UNFINISHED.items():
         ended = frame[frame["status"] == status]
         if ended.empty:
             continue
-        each = [row["trial"] + _values(row, hyperparameters) for _, row in ended.head(LISTED).iterrows()]
+        each = [_named(row, hyperparameters) for _, row in ended.head(LISTED).iterrows()]
         more = f" and {len(ended) - LISTED} more (trials.csv has them all)" if len(ended) > LISTED else ""
         notes.append(f"{what}, not in the tables: {', '.join(each)}{more}.")
     return notes
+
+
+def _named(row: pd.Series, hyperparameters: list[str]) -> str:
+    stopped_at = row.get("stopped_at")
+    reached = f" at iteration {int(stopped_at):,}" if row["status"] == "stopped" and pd.notna(stopped_at) else ""
+    return row["trial"] + reached + _values(row, hyperparameters)
 
 
 def _values(row: pd.Series, hyperparameters: list[str]) -> str:

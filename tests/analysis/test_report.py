@@ -267,3 +267,21 @@ def test_report_shows_the_papers_pictures_and_the_ablations_latents_side_by_side
     assert Image.open(out / "samples_alphagan_best_fid.png").getpixel((0, 0)) == (1, 20, 7)
     assert (out / "samples_alphagan_empirical_KL.png").is_file()
     assert (out / "samples_alphagan_empirical_KL_best_sample_diversity.png").is_file()
+
+
+def test_trials_that_did_not_finish_are_named_with_their_grid_values_at_most_twenty_per_note():
+    """Stopped (ASHA, with the iteration reached), diverged and failed trials: a note each, every
+    trial named with the hyperparameters the sweep varies; an ASHA sweep of 96 trials that stops 70
+    named all 70 in one line before the cap applied to stopped trials too."""
+    from analysis.report import unfinished
+
+    rows = ([{"trial": f"s{i}", "status": "stopped", "stopped_at": 250 * (1 + i % 2), "lr_generator": 1e-4}
+             for i in range(23)]
+            + [{"trial": "d0", "status": "diverged", "stopped_at": None, "lr_generator": 5e-3},
+               {"trial": "f0", "status": "finished", "stopped_at": None, "lr_generator": 5e-4}])
+    stopped, diverged = unfinished(pd.DataFrame(rows), ["lr_generator"])
+    assert stopped.startswith("Stopped early by the scheduler (ASHA), not in the tables: s0 at iteration 250 "
+                              "(lr_generator 0.0001), s1 at iteration 500 (lr_generator 0.0001), ")
+    assert stopped.endswith("s19 at iteration 500 (lr_generator 0.0001) and 3 more (trials.csv has them all).")
+    assert diverged == ("Diverged (a loss became non-finite; the trial keeps its last good checkpoint), not in the "
+                        "tables: d0 (lr_generator 0.005).")
