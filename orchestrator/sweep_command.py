@@ -18,6 +18,7 @@ from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
 from .storage_need import sweep_checkpoint_bytes
 from .sweep_spec import load_sweep_spec
+from .tracking import moved_artifact_notes
 from .wording import counted
 
 SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
@@ -105,6 +106,8 @@ def run_ui(args: argparse.Namespace) -> int:
         raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
     check_port_free(args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    for note in moved_artifact_notes(uri):
+        print(note, file=sys.stderr)
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
                "--registry-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]

@@ -9,6 +9,7 @@ so an outage loses no metric.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -122,6 +123,22 @@ def ensure_experiment(uri: str, name: str, storage: Path) -> str:
         artifacts = (storage / layout.ARTIFACTS).resolve().as_uri()
     return client.create_experiment(name, artifact_location=artifacts,
                                     tags={layout.EXPERIMENT_KIND_TAG: layout.EXPERIMENT_KIND})
+
+
+def moved_artifact_notes(uri: str) -> list[str]:
+    """For a SQLite store copied or moved to another folder: a line per artifact folder its
+    experiments name that is gone while one of its name lies beside the store (the MLflow UI then
+    lists the runs without their sample grids and reports)."""
+    from analysis.artifacts import local_path, moved_root
+
+    store = layout.sqlite_path(uri)
+    if store is None:
+        return []
+    moved = {moved_root(store, e.artifact_location) for e in _client(uri).search_experiments()} - {None}
+    links = [(local_path(old), shlex.join(["ln", "-s", str(local_path(new)), str(local_path(old))]))
+             for old, new in sorted(moved)]
+    return [f"note: the runs' artifacts (sample grids, reports) are named at {old}, which is gone; the UI shows the "
+            f"runs without them. To see them: {link}" for old, link in links]
 
 
 def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_count: int) -> str:

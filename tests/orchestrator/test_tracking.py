@@ -70,3 +70,24 @@ def test_a_watcher_opening_the_store_at_once_does_not_break_the_driver(tmp_path,
         stdout, stderr = watcher.communicate(timeout=120)
         assert watcher.returncode == 0, stderr[-3000:]
         assert int(stdout) >= 1
+
+
+def test_ui_of_a_copied_store_says_where_its_artifacts_are_and_how_to_link_them(tmp_path):
+    """Results rsynced from a cluster: the store's experiment names the cluster's artifact folder,
+    and the MLflow UI listed the runs without a sample grid, saying nothing."""
+    import shutil
+
+    from orchestrator.layout import default_tracking_uri
+    from orchestrator.tracking import ensure_experiment, moved_artifact_notes
+
+    ensure_experiment(default_tracking_uri(tmp_path / "cluster"), "copied", tmp_path / "cluster")
+    (tmp_path / "cluster" / "mlartifacts" / "1").mkdir(parents=True, exist_ok=True)   # a sweep's logged grids
+    assert moved_artifact_notes(default_tracking_uri(tmp_path / "cluster")) == []
+    shutil.copytree(tmp_path / "cluster", tmp_path / "laptop")
+    assert moved_artifact_notes(default_tracking_uri(tmp_path / "laptop")) == []     # the old folder is still there
+    shutil.rmtree(tmp_path / "cluster")
+    old, new = (tmp_path / "cluster" / "mlartifacts").resolve(), (tmp_path / "laptop" / "mlartifacts").resolve()
+    assert moved_artifact_notes(default_tracking_uri(tmp_path / "laptop")) == [
+        f"note: the runs' artifacts (sample grids, reports) are named at {old}, which is gone; the UI shows the "
+        f"runs without them. To see them: ln -s {new} {old}"]
+    assert moved_artifact_notes("http://127.0.0.1:5000") == []                       # a server keeps its own
