@@ -18,6 +18,7 @@ from . import layout
 from .arg_types import count
 from .errors import UsageError
 from .out_of_memory import out_of_memory_as_one_line
+from .sweep_classifier import classifier_of_sweep_trial
 from .wording import counted
 from .writable import check_writable_folder, disk_full_as_one_line
 
@@ -137,6 +138,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         with out_of_memory_as_one_line(args.device, "--samples"):
             metrics, cfg = evaluate_checkpoint(checkpoint, samples=args.samples, critic_steps=args.critic_steps,
                                                data_root=args.data_root, device=args.device,
+                                               classifier=classifier_of_sweep_trial(checkpoint),
                                                inception=_inception(args), timer=timer, log=log)
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}

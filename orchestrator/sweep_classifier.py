@@ -50,3 +50,24 @@ def _keep_copy(dataset: str, data_root: str | None, copy: Path) -> None:
     kept = classifier_path(data).read_bytes()
     copy.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(copy, lambda tmp: tmp.write_bytes(kept))
+
+
+def classifier_of_sweep_trial(folder: Path):
+    """The classifier the sweep of a trial's folder (``<storage>/<sweep>/trial_<id>`` or a folder in
+    it) evaluated with, so that `orchestrate evaluate` of that trial scores it as the sweep did;
+    None for a folder outside a sweep, or a sweep that kept no copy."""
+    trial = next((f for f in [folder.resolve(), *folder.resolve().parents] if f.name.startswith("trial_")), None)
+    if trial is None:
+        return None
+    copy = layout.classifier_copy_path(trial.parent.parent, trial.parent.name)
+    if not copy.is_file():
+        return None
+    import torch
+
+    from trainer.metrics.classifiers import build_classifier
+
+    state = torch.load(copy, map_location="cpu", weights_only=True)
+    model = build_classifier(state["dataset"])
+    model.load_state_dict(state["state_dict"])
+    _log(f"classifier: the one sweep {trial.parent.name} evaluated with ({copy})")
+    return model.eval()

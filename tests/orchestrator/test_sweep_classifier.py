@@ -4,7 +4,7 @@ import torch
 import yaml
 
 from orchestrator import layout
-from orchestrator.sweep_classifier import final_classifier_state
+from orchestrator.sweep_classifier import classifier_of_sweep_trial, final_classifier_state
 from orchestrator.sweep_spec import load_sweep_spec
 from trainer import load_dataset
 from trainer.metrics import load_or_train_classifier
@@ -34,6 +34,12 @@ def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path,
     assert same(final_classifier_state(spec, storage, None, resume=True), started_with)   # the sweep's copy
     other = load_sweep_spec(spec_file(tmp_path, "later", dataset="digits"))
     assert same(final_classifier_state(other, storage, None, resume=False), retrained)   # a new sweep: the kept one
+    # `orchestrate evaluate` of one of its trials scores it as the sweep did, not with the kept one
+    trial = storage / "scored" / "trial_0a1b2_00003"
+    for folder in (trial, trial / "work" / "checkpoint", trial / "work" / "checkpoints" / "2"):
+        assert same(classifier_of_sweep_trial(folder).state_dict(), started_with)
+    assert classifier_of_sweep_trial(storage / "unscored" / "trial_0a1b2_00000") is None     # no copy kept
+    assert classifier_of_sweep_trial(tmp_path / "runs" / "my-trial") is None                 # not a sweep's
     # a first start that never got to run left its copy; the next first start takes the kept classifier
     assert same(final_classifier_state(spec, storage, None, resume=False), retrained)
 
