@@ -1,4 +1,5 @@
-"""A spec file that is not there: one line, with the shipped or close spec it likely meant."""
+"""Reading a spec file: one line for a file that is not there (with the spec it likely meant),
+and for a key given twice."""
 
 from pathlib import Path
 
@@ -42,3 +43,24 @@ def test_each_command_gives_the_hint_in_one_line(command, monkeypatch, capsys):
     assert main(command) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("did you mean search_spaces/quickstart.yaml?"), lines
+
+
+@pytest.mark.parametrize("text, where", [
+    ("trial:\n  max_iter: 20\n  model: alphagan\n  max_iter: 40\n", "line 4: invalid YAML: key 'max_iter' appears "
+     "twice (lines 2 and 4), and the second would silently replace the first: keep one"),
+    ("grid:\n  lr_generator: [0.0001]\ngrid:\n  latent_dim: [8]\n", "key 'grid' appears twice (lines 1 and 3)"),
+])
+def test_a_key_given_twice_is_refused_where_yaml_kept_the_last(tmp_path, text, where):
+    """PyYAML keeps the last of two equal keys: a second `grid:` dropped the first grid's axes and a
+    second `max_iter:` replaced the first, silently."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        read_yaml(path)
+    assert str(err.value) == f"{path}: {where}" if where.startswith("line") else where in str(err.value)
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path):
+    path = tmp_path / "merged.yaml"
+    path.write_text("base: &base {model: alphagan, max_iter: 20}\ntrial:\n  <<: *base\n  max_iter: 40\n")
+    assert read_yaml(path)["trial"] == {"model": "alphagan", "max_iter": 40}
