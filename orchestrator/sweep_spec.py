@@ -29,7 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from trainer.config import ConfigError, TrialConfig, whole_number
+from trainer.config import ConfigError, TrialConfig, did_you_mean, whole_number
 
 from . import layout
 from .errors import SpecError
@@ -130,7 +130,8 @@ def _mapping(path, content, key, allowed=None) -> dict:
     if allowed is not None:
         for sub in value:
             if sub not in allowed:
-                _fail(path, f"unknown field {f'{key}.{sub}'!r}; {key} takes {', '.join(sorted(allowed))}")
+                _fail(path, f"unknown field {f'{key}.{sub}'!r}{did_you_mean(sub, allowed)}; {key} takes "
+                            f"{', '.join(sorted(allowed))}")
     return value
 
 
@@ -149,7 +150,8 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     content = read_yaml(path)
     for key in content:
         if key not in TOP_LEVEL:
-            _fail(path, f"unknown field {key!r}; a sweep spec has {', '.join(sorted(TOP_LEVEL))}")
+            _fail(path, f"unknown field {key!r}{did_you_mean(key, TOP_LEVEL)}; a sweep spec has "
+                        f"{', '.join(sorted(TOP_LEVEL))}")
     name = content.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         _fail(path, f"field 'name' must be letters, digits, '-' and '_', got {name!r}" if content.get("name") else
@@ -233,7 +235,7 @@ def _trials_section(path, content) -> dict[str, Any]:
     fields = set(TrialConfig.field_names())
     for key, values in grid.items():
         if key not in fields:
-            _fail(path, f"grid: unknown hyperparameter {key!r}")
+            _fail(path, f"grid: unknown hyperparameter {key!r}{did_you_mean(key, fields)}")
         if not isinstance(values, list) or not values:
             _fail(path, f"field {f'grid.{key}'!r} must be a non-empty list of values")
         if key in trial:

@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,9 +198,7 @@ class TrialConfig:
         names = cls.field_names()
         for key in values:
             if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{source}: unknown hyperparameter {key!r}{hint}; "
+                raise ConfigError(f"{source}: unknown hyperparameter {key!r}{did_you_mean(key, names)}; "
                                   f"valid names: {', '.join(names)}")
         coerced = {key: _coerce(key, value, source) for key, value in values.items()}
         try:
@@ -248,6 +246,12 @@ def resolve_device(name: str) -> str:
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrialConfig)}
+
+
+def did_you_mean(key: Any, names: Iterable[str]) -> str:
+    """' (did you mean 'lr_generator'?)' for a misspelt name; '' where none is close."""
+    close = difflib.get_close_matches(str(key), list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def whole_number(value: Any) -> Any:

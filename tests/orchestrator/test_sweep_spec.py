@@ -182,14 +182,15 @@ def test_quickstart_and_smoke_are_valid_specs():
 
 
 @pytest.mark.parametrize("content, message", [
-    ({"trail": {}}, "unknown field 'trail'"),
+    ({"trail": {}}, "unknown field 'trail' (did you mean 'trial'?); a sweep spec has "),
     ({"grid": {"lr_gen": [1]}}, "grid: unknown hyperparameter 'lr_gen'"),
+    ({"grid": {"lr_genrator": [1]}}, "grid: unknown hyperparameter 'lr_genrator' (did you mean 'lr_generator'?)"),
     ({"grid": {"lr_generator": 0.1}}, "field 'grid.lr_generator' must be a non-empty list"),
     ({"trial": {"latent_dim": 5}, "grid": {"latent_dim": [5]}}, "'latent_dim' is both in 'trial' and in 'grid'"),
     ({"grid": {"latent_dim": [10, -1]}}, "latent_dim: must be a positive integer, got -1"),
     ({"search": "random"}, "field 'search' must be grid or optuna"),
     ({"search": "optuna"}, "field 'metric' is needed"),
-    ({"resources": {"gpu": 1}}, "unknown field 'resources.gpu'"),
+    ({"resources": {"gpu": 1}}, "unknown field 'resources.gpu' (did you mean 'gpus'?); resources takes "),
     ({"seeds": 3}, "field 'seeds' must be a non-empty list of integers"),
     ({"evaluation": {"sample": 10}}, "unknown field 'evaluation.sample'"),
     ({"evaluation": {"samples": -5}}, "field 'evaluation.samples' must be a whole number >= 0"),
