@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from .arg_types import count
 from .errors import UsageError
 from .out_of_memory import out_of_memory_as_one_line
 from .sweep_classifier import classifier_of_sweep_trial
-from .wording import counted
+from .wording import command, counted
 from .writable import check_writable_folder, disk_full_as_one_line
 
 DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
@@ -108,7 +107,7 @@ def trial_checkpoint_folder(run: Path) -> Path:
                      key=lambda f: (len(f.name), f.name))
     if members:
         raise UsageError(f"{run} holds {counted(len(members), 'fused trial')}: evaluate one, e.g. "
-                         f"orchestrate evaluate {shlex.quote(str(members[0]))}")
+                         f"{command('evaluate', members[0])}")
     raise UsageError(f"no checkpoint in {run}: pass a trial's --out folder, or a sweep trial's folder "
                      "(<storage>/<sweep>/trial_<id>)")
 

@@ -7,7 +7,6 @@ import contextlib
 import io
 import logging
 import os
-import shlex
 import shutil
 import socket
 import sys
@@ -28,7 +27,7 @@ from .stop_signals import Stopping, stop_signals
 from .sweep_classifier import final_classifier_state
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
-from .wording import counted
+from .wording import command, counted
 from .writable import disk_full
 
 
@@ -328,7 +327,7 @@ def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -
 
 def resume_command(spec: SweepSpec, storage: Path) -> str:
     """The command that continues the sweep, quoted to be pasted into a shell."""
-    return shlex.join(["orchestrate", "sweep", str(spec.path), "--resume", "--storage", str(storage)])
+    return command("sweep", spec.path, "--resume", "--storage", storage)
 
 
 def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, int],
@@ -349,10 +348,10 @@ def report_outcome(spec: SweepSpec, storage: Path, uri: str, summary: dict[str, 
     fused = "*/" if spec.fuse_trials > 1 else ""
     work = f"trial_*/{layout.WORK}/{fused}{layout.SAMPLES}"
     print(f"sample grids: {experiment}/{work}/ (and as MLflow artifacts)")
-    print(f"see them: orchestrate ui --storage {shlex.quote(str(storage))}" if options.tracking_uri is None else
+    print(f"see them: {command('ui', '--storage', storage)}" if options.tracking_uri is None else
           f"see them: open {layout.redact_uri(uri)} in a browser")
     print("judge the sweep (quartiles, box plots, best samples): "
-          + shlex.join(["orchestrate", "analyze", str(spec.path), "--storage", str(storage)]))
+          + command("analyze", spec.path, "--storage", storage))
     return 0 if summary["failed"] == 0 else 1
 
 
