@@ -59,7 +59,7 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
     check_tracking(uri)
     root = data_root if data_root is not None else spec.data_root
     if root is not None:
-        root = str(Path(root).resolve())
+        root = str(Path(root).expanduser().resolve())     # ~ and a relative path as the driver reads them
     check_datasets(spec, root)
     return Checked(uri, root, fingerprint, state)
 

@@ -51,3 +51,19 @@ def test_a_state_file_from_before_the_storage_was_recorded(spec, tmp_path):
     check_same_storage(spec, moved, state(tracking_uri=f"sqlite:///{moved}/{layout.DEFAULT_DB}"))
     check_same_storage(spec, moved, state(tracking_uri="http://mlflow:5000"))
     check_same_storage(spec, moved, state(tracking_uri=f"sqlite:///{tmp_path}/elsewhere.db"))
+
+
+def test_a_data_root_with_a_tilde_is_the_drivers_home(tmp_path, monkeypatch):
+    """`data_root: ~/data` in a spec was made absolute below the working folder (/work/~/data)."""
+    from orchestrator.preflight import preflight
+
+    from ..trainer.test_data import write_cifar
+
+    write_cifar(tmp_path / "data", n_train=100)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 300)       # the critic's batch fits in it
+    path = tmp_path / "tilde.yaml"
+    path.write_text(SMOKE.read_text().replace("dataset: synthetic", "dataset: cifar10\n  data_root: ~/data")
+                    .replace("name: smoke", "name: tilde"))
+    checked = preflight(load_sweep_spec(path), tmp_path / "storage", tracking_uri=None, resume=False, data_root=None)
+    assert checked.data_root == str(tmp_path / "data")

@@ -114,6 +114,20 @@ def write_cifar(root, n_train=60, n_test=20):
     return folder
 
 
+def test_a_data_root_under_home_may_be_written_with_a_tilde(tmp_path, monkeypatch):
+    """`data_root: ~/data` in a spec (YAML does not expand ~, nor `--set data_root=~/data`) was read
+    as a folder named '~', and the dataset was 'not found under ~/data'."""
+    from trainer.data import split_sizes
+
+    write_cifar(tmp_path / "data")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 50)
+    assert len(load_dataset("cifar10", "~/data", log=lambda m: None).train) == 250
+    assert split_sizes("cifar10", "~/data") == {"train": 250, "val": 50, "test": 20}
+    with pytest.raises(DatasetError, match=f"CIFAR-10 not found under {tmp_path}/elsewhere"):
+        load_dataset("cifar10", "~/elsewhere")
+
+
 def test_cifar10_from_torchvision_layout(tmp_path, monkeypatch):
     folder = write_cifar(tmp_path)
     monkeypatch.setattr("trainer.data.cifar10.VAL_SIZE", 50)

@@ -9,9 +9,15 @@ from .dataset import DatasetError, ImageDataset, to_float, to_uint8
 from .sampler import BatchSampler, check_batch_size
 
 
+def home_expanded(data_root: str | Path | None) -> Path | None:
+    return None if data_root is None else Path(data_root).expanduser()
+
+
 def load_dataset(name: str, data_root: str | Path | None = None,
                  log: Callable[[str], None] = print) -> ImageDataset:
-    """The train / validation / test splits of dataset ``name``."""
+    """The train / validation / test splits of dataset ``name``; ``data_root`` may start with
+    ``~`` (a spec's `data_root: ~/data`: this machine's home, as a shell would read it)."""
+    data_root = home_expanded(data_root)
     if name == "colormnist":
         from .colormnist import load_colormnist
         return load_colormnist(data_root, log)
@@ -37,7 +43,7 @@ def split_sizes(name: str, data_root: str | Path | None = None) -> dict[str, int
     load quickly and are loaded."""
     if name == "celeba":
         from .celeba import celeba_splits
-        return {split: len(files) for split, files in celeba_splits(data_root)[3].items()}
+        return {split: len(files) for split, files in celeba_splits(home_expanded(data_root))[3].items()}
     data = load_dataset(name, data_root, log=lambda message: None)
     return {split: len(data.split(split)) for split in ("train", "val", "test")}
 
