@@ -114,6 +114,7 @@ def trial_checkpoint_folder(run: Path) -> Path:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     check_evaluate_options(args)
+    inception = _inception(args)            # a missing or wrong weights file: one line before any data loads
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     timer = Timer(log=log)
     if args.reference:
@@ -124,7 +125,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         check_writable_folder(out, "--out")
         classifier = (load_or_train_classifier(data, log=log, device=args.device)
                       if has_classifier(data.name) else None)
-        metrics = evaluate_reference(data, classifier=classifier, inception=_inception(args),
+        metrics = evaluate_reference(data, classifier=classifier, inception=inception,
                                      critic_steps=args.critic_steps, noise_std=args.noise_std,
                                      device=args.device, timer=timer)
         record = {"reference": data.name, "metrics": metrics, "seconds": timer.seconds}
@@ -138,7 +139,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             metrics, cfg = evaluate_checkpoint(checkpoint, samples=args.samples, critic_steps=args.critic_steps,
                                                data_root=args.data_root, device=args.device,
                                                classifier=classifier_of_sweep_trial(checkpoint),
-                                               inception=_inception(args), timer=timer, log=log)
+                                               inception=inception, timer=timer, log=log)
         record = {"run": str(args.run), "hyperparameters": cfg.hyperparameters(), "metrics": metrics,
                   "seconds": timer.seconds}
     print_table(metrics, timer)

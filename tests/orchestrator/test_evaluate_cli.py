@@ -74,7 +74,8 @@ def test_reference_needs_a_dataset(tmp_path):
 
 
 def test_missing_inception_weights_is_one_line(tmp_path):
-    line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "synthetic",
+    """Said before the dataset loads (the dataset's line came first, and CelebA takes minutes)."""
+    line = one_error_line(orchestrate("evaluate", "--reference", "--dataset", "digits",
                                       "--inception-weights", tmp_path / "nope.pth", "--critic-steps", "0"))
     assert "Inception-v3 weights not found" in line
 
