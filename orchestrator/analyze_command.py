@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import layout
-from .arg_types import count
+from .arg_types import count, user_path
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
 from .sweep_state import SweepState, own_store
@@ -32,12 +32,12 @@ def add_parser(subparsers) -> None:
                                    description=ANALYZE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", nargs="+", metavar="SWEEP",
                         help="a sweep spec file, an MLflow experiment name or a sweep's parent run id")
-    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+    parser.add_argument("--storage", type=user_path, default=DEFAULT_STORAGE,
                         help=f"the sweeps' --storage folder (default {DEFAULT_STORAGE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one the sweep used)")
-    parser.add_argument("--out", help="output folder (default runs/analysis/<sweep names>)")
-    parser.add_argument("--reference", help="metrics.json of `orchestrate evaluate --reference` (default: "
-                        "runs/reference-<dataset>/metrics.json when it exists)")
+    parser.add_argument("--out", type=user_path, help="output folder (default runs/analysis/<sweep names>)")
+    parser.add_argument("--reference", type=user_path, help="metrics.json of `orchestrate evaluate "
+                        "--reference` (default: runs/reference-<dataset>/metrics.json when it exists)")
     parser.add_argument("--rank-by", help="metric that picks the best jobs of the tables "
                         "(default: critic_neg_w_test, else the first metric logged)")
     parser.add_argument("--best", type=count, default=10, help="best jobs shown per model (default 10)")

@@ -14,7 +14,7 @@ from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_
 from trainer.metrics.classifiers import STACKED, accuracy, classifier_path, default_steps, kept_classifier
 
 from . import layout
-from .arg_types import count
+from .arg_types import count, user_path
 from .errors import UsageError
 from .out_of_memory import out_of_memory_as_one_line
 from .sweep_classifier import classifier_of_sweep_trial
@@ -47,13 +47,13 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--samples", type=count, default=10_000, help="samples to draw (default 10000)")
     parser.add_argument("--critic-steps", type=count, default=500,
                         help="independent critic training steps (0 skips the critic; default 500)")
-    parser.add_argument("--inception-weights", help="torchvision Inception-v3 weights file: adds "
+    parser.add_argument("--inception-weights", type=user_path, help="torchvision Inception-v3 weights file: adds "
                         "inception_* metrics with the ImageNet network")
     parser.add_argument("--noise-std", type=float, default=0.1, help="with --reference: std of the "
                         "normal noise added to the test set for sample_diversity_noisy (default 0.1)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda where "
                         "there is a GPU, else cpu)")
-    parser.add_argument("--out", help="folder for metrics.json (default: the run folder, or "
+    parser.add_argument("--out", type=user_path, help="folder for metrics.json (default: the run folder, or "
                         "runs/reference-<dataset>)")
     parser.set_defaults(handler=run_evaluate)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from trainer.memory import in_binary_units
 
 from . import layout
+from .arg_types import user_path
 from .errors import UsageError
 from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
@@ -42,7 +43,7 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--address", help="http://HEAD:8265: submit the sweep to that Ray cluster as a Ray job "
                         "(from any machine; Ctrl-C detaches); HEAD:6379: join the cluster from a machine that is "
                         "one of its Ray nodes; default: start a local Ray")
-    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+    parser.add_argument("--storage", type=user_path, default=DEFAULT_STORAGE,
                         help="folder every node can reach for Ray Tune files and checkpoints "
                         f"(default {DEFAULT_STORAGE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (a server or another SQLite file); "
@@ -53,7 +54,8 @@ def add_parsers(subparsers) -> None:
     parser.set_defaults(handler=run_sweep_command)
 
     ui = subparsers.add_parser("ui", help="open the MLflow UI on a sweep store (127.0.0.1 only)")
-    ui.add_argument("--storage", default=DEFAULT_STORAGE, help=f"sweep storage folder (default {DEFAULT_STORAGE})")
+    ui.add_argument("--storage", type=user_path, default=DEFAULT_STORAGE,
+                    help=f"sweep storage folder (default {DEFAULT_STORAGE})")
     ui.add_argument("--tracking-uri", help="another backend store URI")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000); from another "
                     "machine, tunnel to it: ssh -L 5000:127.0.0.1:5000 THIS_HOST")

@@ -13,6 +13,7 @@ from trainer import TrialConfig, load_dataset, train
 from trainer.config import parse_overrides
 from trainer.data import check_batch_size
 
+from .arg_types import user_path
 from .out_of_memory import out_of_memory_as_one_line
 from .process_locks import trial_lock
 from .trial_spec import build_config
@@ -41,7 +42,7 @@ def add_parser(subparsers) -> None:
                         help="override one hyperparameter, e.g. --set lr_generator=5e-4 (repeatable)")
     parser.add_argument("--data-root", help="folder holding the datasets (mnist/, "
                         "cifar-10-batches-py/, celeba/); not needed for digits and synthetic")
-    parser.add_argument("--out", help="output folder for checkpoints and grids "
+    parser.add_argument("--out", type=user_path, help="output folder for checkpoints and grids "
                         "(default: runs/<model>-<dataset>-seed<seed>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the spec's, else auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
