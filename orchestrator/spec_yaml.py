@@ -35,10 +35,22 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        specs = sorted(path.glob("*.yaml"))
+        which = (f"one of its spec files, e.g. {_shown(specs[0])}" if specs else
+                 f"a spec file such as {_shown(SHIPPED_SPECS / 'quickstart.yaml')}")
+        raise SpecError(f"{path}: is a folder, not a spec file: pass {which}")
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file{missing_spec_hint(path)}")
     try:
-        content = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)      # noqa: S506 (a safe loader)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not a YAML spec (byte {err.start} is not UTF-8 text); pass a .yaml file "
+                        "such as search_spaces/quickstart.yaml") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        content = yaml.load(text, Loader=_UniqueKeyLoader)      # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -64,3 +64,19 @@ def test_a_merge_key_may_still_be_overridden(tmp_path):
     path = tmp_path / "merged.yaml"
     path.write_text("base: &base {model: alphagan, max_iter: 20}\ntrial:\n  <<: *base\n  max_iter: 40\n")
     assert read_yaml(path)["trial"] == {"model": "alphagan", "max_iter": 40}
+
+
+@pytest.mark.parametrize("make, said", [
+    (lambda p: p.mkdir(), "is a folder, not a spec file: pass a spec file such as "),
+    (lambda p: (p.mkdir(), (p / "mine.yaml").write_text("name: mine\n")),
+     "is a folder, not a spec file: pass one of its spec files, e.g. "),
+    (lambda p: p.write_bytes(b"\xff\xfe\x00binary"), "not a YAML spec (byte 0 is not UTF-8 text); pass a .yaml file"),
+])
+def test_a_folder_or_a_binary_file_given_as_the_spec_is_one_line(tmp_path, make, said, capsys):
+    """A folder said 'no such spec file', and a binary file (a checkpoint, /bin/ls) was a
+    UnicodeDecodeError traceback."""
+    path = tmp_path / "given"
+    make(path)
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    line, = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"orchestrate sweep: error: {path}: {said}"), line
