@@ -295,6 +295,9 @@ def _evaluation_section(path, content) -> EvaluationSettings:
         for key in EVALUATION_KEYS})
     if evaluation.samples == 1:
         _fail(path, "field 'evaluation.samples' must be 0 (no final evaluation) or at least 2")
+    if evaluation.samples and not evaluation.diversity_pairs:     # every trial's evaluation would divide by 0
+        _fail(path, "field 'evaluation.diversity_pairs' must be at least 1 (sample diversity averages MS-SSIM "
+                    "over that many pairs), got 0")
     return evaluation
 
 

@@ -239,6 +239,8 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"search": "optuna", "metric": "critic_neg_w_test", "mode": "min"},
      "field 'mode': min would favour the worst trials: critic_neg_w_test is better higher; set mode: max"),
     ({"scheduler": "asha", "metric": "critic/neg_w_test", "mode": "min"}, "critic_neg_w_test is better higher"),
+    # every trial's final evaluation divided by zero after all its training
+    ({"evaluation": {"diversity_pairs": 0}}, "field 'evaluation.diversity_pairs' must be at least 1"),
     # a value given twice trained the same trial twice and counted it twice in the quartiles
     ({"seeds": [0, 1, 0]}, "field 'seeds' gives 0 twice, which would train the same trial twice"),
     ({"grid": {"lr_generator": ["1e-4", 0.0001]}}, "field 'grid.lr_generator' gives 0.0001 twice"),

@@ -37,8 +37,8 @@ def sample_diversity(images: torch.Tensor, pairs: int = 5000, seed: int = 0,
                      batch_size: int = 500) -> float:
     """1 - mean MS-SSIM over ``pairs`` random pairs of distinct images (float in [-1, 1])."""
     n = len(images)
-    if n < 2:
-        raise ValueError("sample diversity needs at least 2 images")
+    if n < 2 or pairs < 1:
+        raise ValueError(f"sample diversity needs at least 2 images and 1 pair, got {n} and {pairs}")
     generator = torch.Generator().manual_seed(seed)
     first = torch.randint(0, n, (pairs,), generator=generator)
     offset = torch.randint(1, n, (pairs,), generator=generator)
