@@ -164,6 +164,12 @@ class TrialConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name}: must be greater than 0, got {value!r}")
+        if self.checkpoint_every % self.report_every:          # checkpoints are written at reports
+            every = math.lcm(self.checkpoint_every, self.report_every)
+            up = -(-self.checkpoint_every // self.report_every)
+            raise ConfigError(f"checkpoint_every: {self.checkpoint_every} is not a multiple of report_every "
+                              f"({self.report_every}); checkpoints are written at reports, so it would checkpoint "
+                              f"only every {every:,} iterations: use e.g. {up * self.report_every}")
         if self.seed < 0:
             raise ConfigError(f"seed: must be a whole number >= 0, got {self.seed!r}")
         if not 0.0 <= self.dcgan_dropout < 1.0:

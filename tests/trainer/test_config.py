@@ -29,6 +29,9 @@ def test_unknown_key_names_the_key_and_suggests():
 
 @pytest.mark.parametrize("values, message", [
     ({"model": "vae"}, "model: unknown model 'vae'"),
+    # checkpoints are written at reports: 7 with reports every 5 checkpointed every 35 iterations
+    ({"report_every": 5, "checkpoint_every": 7}, "checkpoint_every: 7 is not a multiple of report_every (5); "
+     "checkpoints are written at reports, so it would checkpoint only every 35 iterations: use e.g. 10"),
     ({"dataset": "mnist"}, "dataset: unknown dataset 'mnist'"),
     ({"latent_dim": 0}, "latent_dim: must be a positive integer"),
     ({"lr_generator": -1}, "lr_generator: must be a non-negative number"),
