@@ -183,6 +183,7 @@ def evaluate_checkpoint(run_dir: str | Path, *, samples: int = 10_000, critic_st
         raise MetricsError(f"no checkpoint in {run_dir}: pass the --out folder of a trial")
     state = store.load(advice="it cannot be evaluated; move it away and rerun the trial to write a new one")
     values = dict(state["config"], device=device)
+    values.pop("checkpoint_every", None)    # a run setting; older trials may hold one off their reports
     if data_root is not None:
         values["data_root"] = data_root
     cfg = TrialConfig.from_dict(values, source=str(store.path))

@@ -38,3 +38,17 @@ def test_a_checkpoint_is_not_evaluated_with_more_samples_than_this_machine_holds
     train(tiny_config("alphagan", max_iter=2, report_every=2), None, tmp_path, log=lambda m: None)
     with pytest.raises(MetricsError, match=r"^10,000,000,000,000 samples of 3x28x28 images need 83.6 PiB"):
         evaluate_checkpoint(tmp_path, samples=10**13, critic_steps=0, log=lambda m: None)
+
+
+def test_a_checkpoint_of_a_trial_that_checkpointed_off_its_reports_is_still_evaluated(tmp_path):
+    """checkpoint_every must now be a multiple of report_every; a checkpoint written before, with
+    checkpoint_every 3 and reports every 2, is evaluated all the same (it is a run setting)."""
+    from trainer.checkpoint import CheckpointStore
+
+    train(tiny_config("dcgan", max_iter=2, report_every=2), None, tmp_path, log=lambda m: None)
+    store = CheckpointStore(tmp_path)
+    state = store.load()
+    state["config"]["checkpoint_every"] = 3
+    store.save(state)
+    metrics, cfg = evaluate_checkpoint(tmp_path, samples=20, critic_steps=0, log=lambda m: None)
+    assert metrics["iteration"] == 2 and cfg.checkpoint_every == 2
