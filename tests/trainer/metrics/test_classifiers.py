@@ -56,10 +56,12 @@ def test_reference_colormnist_covers_the_modes_and_a_collapsed_generator_does_no
 
 def test_stacked_classifier_reads_each_channel():
     model = StackedDigitClassifier().eval()
-    x = torch.randn(4, 3, 28, 28)
+    x = torch.randn(4, 3, 28, 28, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         per_channel = model.channel_logits(x)
-        assert torch.allclose(per_channel[:, 1], model.digit(x[:, 1:2]))
+        # one batch of 12 single-channel digits against a batch of 4: equal up to float32 rounding
+        # (the default atol of 1e-8 failed on some unseeded inputs, depending on the tests run before)
+        assert torch.allclose(per_channel[:, 1], model.digit(x[:, 1:2]), atol=1e-6)
         probs = model.mode_probabilities(x)
     assert probs.shape == (4, 1000) and torch.allclose(probs.sum(1), torch.ones(4))
 
