@@ -158,20 +158,21 @@ def run_classifier_train(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     data = load_dataset(args.dataset, args.data_root, log=log)
     path = classifier_path(data)
-    check_not_weaker(data, args.steps or default_steps(data.name), args.replace)
+    check_not_weaker(data.name, path, args.steps or default_steps(data.name), args.replace)
     model = load_or_train_classifier(data, steps=args.steps, device=args.device, retrain=True, log=log)
     print(f"{data.name} classifier: test accuracy {100 * accuracy(model, data):.2f} %, kept in {path}")
     return 0
 
 
-def check_not_weaker(data, steps: int, replace: bool) -> None:
-    """Every later inception score, FID and mode count of ``data`` reads its kept classifier: a
-    shorter retraining (--steps 10) would silently make those figures incomparable with earlier ones."""
-    kept = kept_classifier(data)
+def check_not_weaker(dataset: str, path: Path, steps: int, replace: bool) -> None:
+    """Every later inception score, FID and mode count of ``dataset`` reads its classifier kept at
+    ``path``: a shorter retraining (--steps 10) would silently make those figures incomparable with
+    earlier ones."""
+    kept = kept_classifier(path)
     if replace or kept is None or kept["steps"] is None or steps >= kept["steps"]:
         return
     accuracy_said = f", test accuracy {100 * kept['test_accuracy']:.2f} %" if kept["test_accuracy"] is not None else ""
-    raise UsageError(f"the kept {data.name} classifier ({classifier_path(data)}) was trained {kept['steps']:,} steps"
+    raise UsageError(f"the kept {dataset} classifier ({path}) was trained {kept['steps']:,} steps"
                      f"{accuracy_said}; --steps {steps:,} would put a weaker one in its place and change every "
                      f"later inception score, FID and mode count: pass --steps {kept['steps']} or more, or "
                      "--replace to do it anyway")

@@ -98,12 +98,16 @@ def asha_scheduler(spec: SweepSpec, state_file: Path):
 
         def on_trial_result(self, tune_controller, trial, result):
             action = super().on_trial_result(tune_controller, trial, result)
-            self.keep()
+            if self.judges(result):           # the reports before the critic's change no rung
+                self.keep()
             return action
 
         def on_trial_complete(self, tune_controller, trial, result):
             super().on_trial_complete(tune_controller, trial, result)
             self.keep()
+
+        def judges(self, result) -> bool:
+            return self._time_attr in result and self._metric in result
 
         def on_trial_remove(self, tune_controller, trial):
             super().on_trial_remove(tune_controller, trial)

@@ -41,9 +41,10 @@ def split_sizes(name: str, data_root: str | Path | None = None) -> dict[str, int
     """Images per split of dataset ``name``, checking that its files are there and complete (a
     DatasetError says what is missing). CelebA is checked without decoding its images; the others
     load quickly and are loaded."""
+    data_root = home_expanded(data_root)
     if name == "celeba":
         from .celeba import celeba_splits
-        return {split: len(files) for split, files in celeba_splits(home_expanded(data_root))[3].items()}
+        return {split: len(files) for split, files in celeba_splits(data_root)[3].items()}
     data = load_dataset(name, data_root, log=lambda message: None)
     return {split: len(data.split(split)) for split in ("train", "val", "test")}
 

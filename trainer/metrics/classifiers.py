@@ -204,10 +204,10 @@ def default_steps(dataset: str) -> int:
     return 1000 if dataset in STACKED else 20_000
 
 
-def kept_classifier(data: ImageDataset) -> dict | None:
-    """What the kept classifier of ``data`` records of itself: ``test_accuracy`` and ``steps`` (None
-    in files written before steps were kept); None when there is no kept classifier."""
-    path = classifier_path(data)
+def kept_classifier(path: Path) -> dict | None:
+    """What the classifier kept at ``path`` (``classifier_path(data)``) records of itself:
+    ``test_accuracy`` and ``steps`` (None in files written before steps were kept); None when
+    there is no kept classifier."""
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
