@@ -72,12 +72,14 @@ class ProgressLines(Callback):
         self.last = 0.0
         self.started = time.time()
         self.reached: dict[str, int] = {}          # trial id -> latest iteration reported
+        self.restored_seen = False
         self.first: dict[str, int] = {}            # trial id -> iteration first seen in this run
         self.rate_since = 0.0                      # when this run saw its first report
 
-    # Trials Ray completed in this run: normal ends and scheduler stops (an interruption
-    # completes none). Kept on the class: on --resume Ray runs the instance unpickled from the
-    # experiment, not the driver's.
+    # Trials Ray completed: normal ends and scheduler stops (an interruption completes none), in
+    # this run and, as Ray Tune's saved state has them, in earlier ones (a driver killed outright
+    # never wrote those to the sweep's state file). Kept on the class: on --resume Ray runs the
+    # instance unpickled from the experiment, not the driver's.
     completed: set = set()
     # The last failure of a trial for want of space on the sweep's storage (a DiskFullError), if
     # any: when the driver then fails too (its own writes), it says the disk is full
@@ -86,9 +88,26 @@ class ProgressLines(Callback):
     def setup(self, **info):
         self.started = time.time()                 # also when restored from the experiment state
         self.first, self.rate_since = {}, 0.0
+        self.restored_seen = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        """At the first step, the trials Ray Tune's saved state has as ended."""
+        if not self.restored_seen:
+            self.restored_seen = True
+            ProgressLines.completed.update(t.trial_id for t in trials if t.status == "TERMINATED")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ProgressLines.completed.add(trial.trial_id)
+        result = trial.last_result or {}
+        if layout.STATUS_TAG in result:            # its last report's line said how it ended
+            return
+        shown = shown_values(result)
+        _, max_iter = trial_iterations(trial)
+        reached = int(result.get(layout.ITERATION, 0))     # the scheduler acts on a report
+        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials, {trial.trial_id: 'TERMINATED'})} "
+              f"of {self.total} | {trial.trial_id}: stopped early by the scheduler (ASHA) at "
+              f"iteration {reached:,} / {max_iter:,}"
+              f"{' | ' + shown if shown else ''}", file=sys.stderr, flush=True)
 
     @staticmethod
     def counts(trials, ending: dict[str, str] | None = None) -> str:

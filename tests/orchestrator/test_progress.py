@@ -78,3 +78,33 @@ def test_a_failed_trials_line_ends_with_its_errors_last_line_and_says_where_its_
     progress.on_trial_error(0, [no_file], no_file)
     assert capsys.readouterr().err.strip().endswith("t1 failed for good (max_failures reached)")
     assert ProgressLines.full_disk == ""
+
+
+def test_a_trial_the_scheduler_stops_gets_its_line(capsys):
+    """ASHA's stops ended trials without a word: the counts went from "0 done" to "2 done"."""
+    progress, trials = ProgressLines(total=2), [trial("t0"), trial("t1")]
+    progress.setup()
+    trials[0].last_result = {layout.ITERATION: 20, "generator": 3.5}
+    progress.on_trial_complete(0, trials, trials[0])
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("] 1 running, 1 done, 0 failed, 0 pending of 2 | t0: stopped early by the scheduler (ASHA) "
+                         "at iteration 20 / 40 | loss/generator 3.5"), line
+    trials[1].last_result = {layout.ITERATION: 40, layout.STATUS_TAG: "finished"}
+    progress.on_trial_complete(0, trials, trials[1])          # its last report's line said it
+    assert capsys.readouterr().err == ""
+    assert {"t0", "t1"} <= ProgressLines.completed
+
+
+def test_trials_rays_saved_state_has_as_ended_count_as_completed():
+    """A driver killed outright after ASHA stopped a trial never wrote that stop to the sweep's
+    state file; Ray Tune's saved state has the trial TERMINATED and does not run it again. The
+    sweep said "1 of 8 trials unfinished" at every --resume and never closed its run."""
+    ProgressLines.completed = set()
+    progress = ProgressLines(total=3)
+    progress.setup()
+    trials = [trial("t0", "TERMINATED"), trial("t1", "PENDING"), trial("t2")]
+    progress.on_step_begin(0, trials)
+    assert ProgressLines.completed == {"t0"}
+    trials[1].status = "TERMINATED"                     # ends in this run: on_trial_complete's to say
+    progress.on_step_begin(1, trials)
+    assert ProgressLines.completed == {"t0"}

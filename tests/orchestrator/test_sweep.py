@@ -333,6 +333,49 @@ def test_optuna_search_with_asha_runs_and_closes_every_run(tmp_path):
     print(f"ASHA sweep: {finished} of 6 trials finished, {6 - finished} stopped early")
 
 
+def saved_as_ended(storage, name):
+    """A condition for ``sweep_until``: Ray Tune's latest saved experiment state has a trial ended."""
+    def ended():
+        saved = sorted((storage / name).glob("experiment_state-*.json"))
+        try:
+            trials = json.loads(saved[-1].read_text())["trial_data"] if saved else []
+        except (OSError, ValueError):                 # being written
+            return False
+        return any(json.loads(trial)["status"] == "TERMINATED" for trial, _ in trials)
+    return ended
+
+
+def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_path):
+    """ASHA stops trials, Ray Tune saves them as ended, then the driver is killed outright (the OOM
+    killer): the stops were in no file of the sweep's, so every --resume said "2 of 8 trials
+    unfinished" (exit code 130) and never closed the sweep's run. Each stop also gets its progress
+    line (the counts went from "0 done" to "2 done" without a word)."""
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
+                independent_critic={"enabled": False}, evaluation={"samples": 0})
+    spec["grid"]["lr_generator"] = [0.0001, 0.0005, 0.002, 0.01]
+    spec["trial"].update(max_iter=240, report_every=20)
+    path = tmp_path / "asha_killed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    returncode, _, stderr = sweep_until(path, tmp_path, saved_as_ended(tmp_path, "asha_killed"),
+                                        "a trial saved as ended", lambda process: process.kill())
+    assert returncode == -signal.SIGKILL
+    assert re.search(r"_0000\d: stopped early by the scheduler \(ASHA\) at iteration \d+ / 240", stderr), stderr
+    deadline = time.time() + 60                  # its trials' workers outlive it by a second or two
+    while ray_trial_workers() and time.time() < deadline:
+        time.sleep(0.5)
+    resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    stopped = int(re.search(r"sweep asha_killed: \d+ finished, 0 diverged, (\d+) stopped early, 0 failed",
+                            resumed.stderr)[1])
+    assert stopped >= 1
+    _, parents, children = child_runs(tmp_path, "asha_killed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 8
+    assert sorted(run.info.status for run in children).count("KILLED") == stopped
+    assert all(run.info.status in ("FINISHED", "KILLED") for run in children)
+
+
 def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(tmp_path):
     """Ctrl-C in an Optuna search, then --resume: Optuna's samples after the restore are new Ray
     Tune trials (it creates one at a time), which got a placeholder for their settings and failed
