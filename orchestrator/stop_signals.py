@@ -9,6 +9,8 @@ exit code 130, never a Ray C stack dump, never an interrupt lost.
   runs at every fork, and Ray forks its processes while it starts) CPython prints "Exception
   ignored" and drops it: the sweep went on as if nothing had been pressed. The handler records
   it too, and ``Stopping.check`` raises it again at the driver's next step.
+- A SIGTERM that also stopped the Ray processes beside the driver (sent to its whole process
+  group or job) ends it in one line too (orchestrator/ray_gone.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import sys
 import threading
 from collections.abc import Iterator
 
+from .ray_gone import RayGoneWatch
+
 
 class Stopping:
     def __init__(self) -> None:
         self.pressed = False
+        self.ray_gone: RayGoneWatch | None = None     # while Ray runs: see orchestrator/ray_gone.py
 
     def on_ctrl_c(self, signum, frame) -> None:
         self.pressed = True
@@ -32,6 +37,8 @@ class Stopping:
         ray_tune_runs = signal.getsignal(signal.SIGINT) not in (self.on_ctrl_c, signal.SIG_IGN, signal.SIG_DFL)
         saves = " (Ray Tune saves its state for --resume)" if ray_tune_runs else ""
         print(f"SIGTERM: stopping the sweep as on Ctrl-C{saves}", file=sys.stderr, flush=True)
+        if self.ray_gone is not None:
+            self.ray_gone.start()
         if ray_tune_runs:
             signal.raise_signal(signal.SIGINT)
         else:                            # also where Ctrl-C is ignored (a background job)
@@ -43,15 +50,20 @@ class Stopping:
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def sigterm(self) -> Iterator[None]:
-        """This handler for SIGTERM again (after Ray started and put its own in its place)."""
+    def sigterm(self, ray_gone: RayGoneWatch | None = None) -> Iterator[None]:
+        """This handler for SIGTERM again (after Ray started and put its own in its place);
+        ``ray_gone`` watches, from a SIGTERM on, for Ray stopped along with the driver."""
         if not _in_main_thread():
             yield
             return
         previous = signal.signal(signal.SIGTERM, self.on_sigterm)
+        self.ray_gone = ray_gone
         try:
             yield
         finally:
+            if ray_gone is not None:
+                ray_gone.done()              # from here the driver stops Ray itself
+            self.ray_gone = None
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -22,6 +22,7 @@ from .local_node import runs_a_ray_node
 from .preflight import Checked, preflight
 from .process_locks import driver_lock
 from .progress import ProgressLines
+from .ray_gone import RayGoneWatch
 from .settings import FusedGroup, TrialSettings, trial_members
 from .stop_signals import Stopping, stop_signals
 from .sweep_classifier import final_classifier_state
@@ -61,7 +62,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     quiet_libraries(options.verbose)
     classifier = final_classifier_state(spec, storage, checked.data_root, resume=checked.state is not None)
     started = time.perf_counter()
-    with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, stopping.sigterm():
+    with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, \
+            stopping.sigterm(ray_gone_watch(spec, storage)):
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
         check_fits(spec, cluster_gpus, options.address)
@@ -142,6 +144,16 @@ def ray_session(spec: SweepSpec, options: SweepOptions, tracking_uri: str):
         yield ray.cluster_resources().get("GPU", 0.0)
     finally:
         ray.shutdown()
+
+
+def ray_gone_watch(spec: SweepSpec, storage: Path) -> RayGoneWatch:
+    """What ends the driver when a SIGTERM stopped the Ray processes beside it too."""
+    import ray
+
+    return RayGoneWatch(ray.get_runtime_context().gcs_address,
+                        f"sweep {spec.name} interrupted, and Ray's processes with it (a SIGTERM to the whole "
+                        f"process group or job: timeout, Slurm); Ray Tune's state is saved; continue with "
+                        f"{resume_command(spec, storage)}")
 
 
 def check_ray_head(address: str) -> None:

@@ -141,3 +141,16 @@ def ray_trial_workers():
 def ray_critic_actors():
     """PIDs of the independent critics' actor processes."""
     return _ray_processes(lambda cmdline: "IndependentCriticActor" in cmdline)
+
+
+def children_named(pid, name):
+    """PIDs of the child processes of ``pid`` whose command is ``name``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == name and \
+                    int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
