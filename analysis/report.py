@@ -29,6 +29,7 @@ class Analysis:
     out: Path
     files: list[Path] = field(default_factory=list)
     partial: bool = False
+    interrupted: bool = False       # partial, and no driver runs the sweep
     notes: list[str] = field(default_factory=list)
 
 
@@ -129,8 +130,9 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
     if done.empty:
         summary = "; ".join(f"{name}: " + ", ".join(f"{v} {k}" for k, v in c.items() if v)
                             for name, c in counts.items())
-        raise AnalysisError(f"no finished trial to analyse yet ({summary or 'no trials'}); wait for trials "
-                            "to finish, or see why they ended in `orchestrate ui`")
+        wait = "resume the sweep" if any(s.interrupted for s in sweeps) else "wait for trials to finish"
+        raise AnalysisError(f"no finished trial to analyse yet ({summary or 'no trials'}); {wait}, or see why "
+                            "they ended in `orchestrate ui`")
     metrics = present(done)
     if not metrics:
         raise AnalysisError("the finished trials logged none of the sweep metrics (critic -W, inception "
@@ -139,7 +141,8 @@ def analyze(sweeps: list[Sweep], out: Path, *, reference: dict[str, float], refe
         raise AnalysisError(f"--rank-by {rank_by!r} is not a metric; choose one of "
                             f"{', '.join(m.name for m in metrics)}")
     rank = BY_NAME[rank_by] if rank_by else metrics[0]
-    analysis = Analysis(out, partial=any(s.running for s in sweeps))
+    analysis = Analysis(out, partial=any(s.unfinished for s in sweeps),
+                        interrupted=any(s.interrupted for s in sweeps))
     # each hyperparameter once, though several sweeps have it
     hyperparameters = varied_hyperparameters(frame, list(dict.fromkeys(h for s in sweeps for h in s.hyperparameters)))
     analysis.notes += unfinished(frame, hyperparameters)
@@ -306,8 +309,10 @@ def _html(sweeps, status, quartiles, top, rank: MetricInfo, figures, latent, cor
                          f"{html.escape(s.records.redact_uri(s.tracking_uri))})"
                          for s in sweeps) + ".</p>"]
     if analysis.partial:
-        parts.append("<p class='partial'><b>Partial results:</b> the sweep is still running; the tables "
-                     "and plots cover the trials finished so far. Run the analysis again when it ends.</p>")
+        now, then = (("was interrupted", "Resume it, and run the analysis again when it ends") if analysis.interrupted
+                     else ("is still running", "Run the analysis again when it ends"))
+        parts.append(f"<p class='partial'><b>Partial results:</b> the sweep {now}; the tables and plots cover "
+                     f"the trials finished so far. {then}.</p>")
     parts += ["<h2>Trials</h2>", _table_html(status),
               "<p class='note'>Quartiles, best jobs and plots use the finished trials; diverged, stopped "
               "and failed trials are counted here only.</p>",

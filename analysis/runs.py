@@ -24,6 +24,7 @@ class RecordNames(Protocol):
     STOPPED_AT_TAG: str             # the iteration a trial stopped early (ASHA) had reached
     SWEEP_RUN_FILTER: str           # MLflow filter of a sweep's parent runs
     RAY_TRIAL_PARAM: str            # the Ray Tune trial id param (not a hyperparameter)
+    SWEEP_TRIALS_PARAM: str         # a sweep's parent run's param: its trial count
     LATENT: str                     # artifact folder of the test images' codes
 
     def children_filter(self, parent_run_id: str) -> str: ...
@@ -45,13 +46,24 @@ class Sweep:
     records: Any                   # RecordNames
     hyperparameters: list[str] = field(default_factory=list)
     artifacts: RunArtifacts = field(kw_only=True)   # its runs' artifacts, where they are now
+    planned: int | None = field(default=None, kw_only=True)   # its trial count, as its parent run records it
+    # its runs are open but no driver runs it (known where its driver's lock file is at hand)
+    interrupted: bool = field(default=False, kw_only=True)
+
+    @property
+    def unfinished(self) -> bool:
+        return self.parent_status == "RUNNING" or (self.trials["status"] == "running").any()
 
     @property
     def running(self) -> bool:
-        return self.parent_status == "RUNNING" or (self.trials["status"] == "running").any()
+        return self.unfinished and not self.interrupted
 
     def counts(self) -> dict[str, int]:
-        return {s: int((self.trials["status"] == s).sum()) for s in STATUSES}
+        """Trials by status; an interrupted sweep's open trials are ``unfinished``, not running."""
+        counts = {s: int((self.trials["status"] == s).sum()) for s in STATUSES}
+        if self.interrupted:
+            counts["unfinished"] = counts.pop("running")
+        return counts
 
 
 def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_run_id: str | None = None) -> Sweep:
@@ -85,8 +97,9 @@ def load_sweep(sweep: str, *, tracking_uri: str, records: RecordNames, parent_ru
     except MlflowException as err:
         raise AnalysisError(f"cannot read {tracking_uri}: {str(err).splitlines()[0]}") from None
     artifacts = RunArtifacts(client, moved_root(records.sqlite_path(tracking_uri), experiment.artifact_location))
+    planned = parent.data.params.get(records.SWEEP_TRIALS_PARAM)
     return Sweep(experiment.name, tracking_uri, parent_run_id, parent.info.status, *_table(runs, records),
-                 artifacts=artifacts)
+                 artifacts=artifacts, planned=int(planned) if planned and planned.isdigit() else None)
 
 
 def _table(runs, records: RecordNames) -> tuple[pd.DataFrame, RecordNames, list[str]]:

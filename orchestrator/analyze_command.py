@@ -11,8 +11,9 @@ from . import layout
 from .arg_types import count, user_path
 from .errors import UsageError
 from .layout import DEFAULT_STORAGE
+from .process_locks import driver_runs
 from .sweep_state import SweepState, own_store
-from .wording import counted
+from .wording import command, counted
 from .writable import check_writable_folder
 
 ANALYZE_HELP = """Judge models by the spread over whole sweeps (Section 6 of the paper).
@@ -72,6 +73,18 @@ def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
     return sweep, tracking_uri, None
 
 
+def progress_line(sweep, argument: str, storage: Path) -> str:
+    """How far a sweep is: its trials by status, of how many, and whether it runs now."""
+    listed = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v) or "none yet"
+    of = f" of {sweep.planned}" if sweep.planned and sweep.planned != len(sweep.trials) else ""
+    line = f"{sweep.name}: {counted(len(sweep.trials), 'trial')}{of} ({listed})"
+    if sweep.interrupted:
+        resume = (command("sweep", argument, "--resume", "--storage", storage)
+                  if argument.endswith((".yaml", ".yml")) else "its `orchestrate sweep SPEC --resume`")
+        return f"{line}; interrupted (no driver runs it), the report is partial; continue it with {resume}"
+    return line + ("; still running, the report is partial" if sweep.running else "")
+
+
 def default_reference(datasets: list[str]) -> str | None:
     """`orchestrate evaluate --reference`'s default output for the sweeps' one dataset, if there."""
     if len(datasets) == 1 and (path := layout.reference_metrics_path(datasets[0])).is_file():
@@ -100,10 +113,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     reference, source = load_reference(args.reference or default_reference(datasets), datasets)
     out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")
     check_writable_folder(out, "--out")
-    for sweep in sweeps:
-        counts = ", ".join(f"{v} {k}" for k, v in sweep.counts().items() if v)
-        log(f"{sweep.name}: {counted(len(sweep.trials), 'trial')} ({counts or 'none yet'})"
-            + ("; still running, the report is partial" if sweep.running else ""))
+    for sweep, argument in zip(sweeps, args.sweeps, strict=True):
+        sweep.interrupted = sweep.unfinished and driver_runs(Path(args.storage), sweep.name) is False
+        log(progress_line(sweep, argument, Path(args.storage)))
     analysis = analyze(sweeps, out, reference=reference, reference_source=source, rank_by=args.rank_by,
                        best=args.best, log=log)
     if not args.no_log:

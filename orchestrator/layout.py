@@ -120,6 +120,7 @@ NODES_TAG = "ray_nodes"
 FUSED_INDEX_TAG = "fused_index"
 FUSED_TRIALS_TAG = "fused_trials"
 RAY_TRIAL_PARAM = "ray_trial_id"
+SWEEP_TRIALS_PARAM = "trials"                   # of a sweep's parent run: its trial count
 SWEEP_RUN_FILTER = f"tags.{KIND_TAG} = '{SWEEP_KIND}'"
 
 

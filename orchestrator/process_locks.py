@@ -54,6 +54,20 @@ def driver_lock(storage: Path, name: str) -> contextlib.AbstractContextManager[N
                      f"make sure no other driver runs sweep {name!r}")
 
 
+def driver_runs(storage: Path, name: str) -> bool | None:
+    """Whether a driver holds sweep ``name``'s lock now; None where no driver ever ran it in
+    ``storage`` (no lock file) or the file cannot be locked."""
+    path = layout.driver_lock_path(storage, name)
+    try:
+        with open(path) as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    return False
+
+
 def trial_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     return held_lock(out / layout.TRIAL_LOCK,
                      lambda holder: f"{out} is being trained by another `orchestrate trial` ({holder}); let it "

@@ -146,7 +146,7 @@ def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_co
     run = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
                             tags={layout.KIND_TAG: layout.SWEEP_KIND, layout.GIT_COMMIT_TAG: git_commit()})
     params = {"spec": spec.name, "search": spec.search, "scheduler": spec.scheduler,
-              "trials": trial_count, "grid": ", ".join(f"{k}={v}" for k, v in spec.grid.items()),
+              layout.SWEEP_TRIALS_PARAM: trial_count, "grid": ", ".join(f"{k}={v}" for k, v in spec.grid.items()),
               **{f"version.{k}": v for k, v in package_versions().items()}}
     from mlflow.entities import Param
 

@@ -177,6 +177,34 @@ def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "quartiles.csv").set_index("metric").loc["critic_neg_w_test", "count"] == 2
 
 
+@pytest.mark.parametrize("driver, line, note", [
+    ("holds its lock", "toy: 3 trials of 4 (2 finished, 1 running); still running, the report is partial",
+     "the sweep is still running; the tables and plots cover the trials finished so far. Run the analysis again"),
+    ("ended", "toy: 3 trials of 4 (2 finished, 1 unfinished); interrupted (no driver runs it), the report is "
+              "partial; continue it with ",
+     "the sweep was interrupted; the tables and plots cover the trials finished so far. Resume it, and run"),
+])
+def test_an_interrupted_sweep_is_not_called_running(tmp_path, driver, line, note):
+    """A sweep stopped by Ctrl-C leaves its runs open: analyze said "still running" and counted
+    its unfinished trials as running, weeks after its driver had ended. Its driver's lock tells."""
+    import fcntl
+
+    trials = alphagan_trials()[:2] + [{"status": "running", "lr": 1e-3, "critic_neg_w_test": -9.0}]
+    client, parent = make_sweep(tmp_path, "toy", "alphagan", trials, parent_status="RUNNING")
+    client.log_param(parent, layout.SWEEP_TRIALS_PARAM, "4")
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(Path("search_spaces/smoke.yaml").read_text().replace("name: smoke", "name: toy"))
+    with open(layout.driver_lock_path(tmp_path, "toy"), "a+") as lock:
+        if driver == "holds its lock":
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = analyze(spec, "--storage", tmp_path, "--out", tmp_path / "out", "--no-log")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0].startswith(line), result.stderr
+    if driver == "ended":
+        assert result.stderr.splitlines()[0].endswith(f" sweep {spec} --resume --storage {tmp_path}")
+    assert note in (tmp_path / "out" / "report.html").read_text()
+
+
 @pytest.mark.parametrize("case, message", [
     ("no_finished", "no finished trial to analyse yet (toy: 1 diverged, 1 failed, 1 running)"),
     ("unknown", "'nosuch' is neither a sweep spec, an experiment nor a run id in sqlite:///STORE/mlflow.db "
