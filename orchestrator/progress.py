@@ -65,14 +65,16 @@ class ProgressLines(Callback):
     """``total``: Ray Tune trials the sweep runs; ``total_iterations``: trial-iterations of all its
     trials (the basis of the time-left estimate)."""
 
-    def __init__(self, total: int, total_iterations: int = 0, every_s: float = 5.0):
+    def __init__(self, total: int, total_iterations: int = 0, every_s: float = 5.0, quiet_s: float = 60.0):
         self.total = total
         self.total_iterations = total_iterations
         self.every_s = every_s
+        self.quiet_s = quiet_s                     # a line at least this often, report or not
         self.last = 0.0
         self.started = time.time()
         self.reached: dict[str, int] = {}          # trial id -> latest iteration reported
         self.restored_seen = False
+        self.last_report = self.started
         self.first: dict[str, int] = {}            # trial id -> iteration first seen in this run
         self.rate_since = 0.0                      # when this run saw its first report
 
@@ -89,12 +91,23 @@ class ProgressLines(Callback):
         self.started = time.time()                 # also when restored from the experiment state
         self.first, self.rate_since = {}, 0.0
         self.restored_seen = False
+        self.last, self.last_report = self.started, self.started     # the sweep's first line is its own
 
     def on_step_begin(self, iteration, trials, **info):
-        """At the first step, the trials Ray Tune's saved state has as ended."""
+        """At the first step, the trials Ray Tune's saved state has as ended. Then, after
+        ``quiet_s`` without a line, one that says the sweep waits for its trials' next reports (a
+        paper spec on CPUs reports every 500 iterations: its first line came after 5 minutes)."""
         if not self.restored_seen:
             self.restored_seen = True
             ProgressLines.completed.update(t.trial_id for t in trials if t.status == "TERMINATED")
+        now = time.time()
+        if now - self.last < self.quiet_s or not trials:
+            return
+        self.last = now
+        every = min(int(hp["report_every"]) for t in trials for hp in trial_members(t.config["hp"]))
+        waiting = "no report yet" if not self.first else f"no report for {duration(now - self.last_report)}"
+        print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | {waiting} "
+              f"(trials report every {every:,} iterations)", file=sys.stderr, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ProgressLines.completed.add(trial.trial_id)
@@ -135,6 +148,7 @@ class ProgressLines(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.time()
+        self.last_report = now
         if layout.ITERATION in result:
             self.reached[trial.trial_id] = int(result[layout.ITERATION])
             self.first.setdefault(trial.trial_id, int(result[layout.ITERATION]))

@@ -108,3 +108,28 @@ def test_trials_rays_saved_state_has_as_ended_count_as_completed():
     trials[1].status = "TERMINATED"                     # ends in this run: on_trial_complete's to say
     progress.on_step_begin(1, trials)
     assert ProgressLines.completed == {"t0"}
+
+
+def test_a_quiet_minute_gets_a_line_saying_what_the_sweep_waits_for(capsys):
+    """A paper spec on CPUs reports every 500 iterations: its first progress line came 5 minutes
+    after the sweep's header, and the sweep looked hung."""
+    trials = [trial("t0"), trial("t1", "PENDING")]
+    for each in trials:
+        each.config["hp"]["report_every"] = 500
+    progress = ProgressLines(total=2)
+    progress.setup()
+    progress.on_step_begin(0, trials)
+    assert capsys.readouterr().err == ""                       # not at once
+    progress.last -= 61
+    progress.on_step_begin(1, trials)
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("] 1 running, 0 done, 0 failed, 1 pending of 2 | no report yet (trials report every "
+                         "500 iterations)"), line
+    progress.on_step_begin(2, trials)
+    assert capsys.readouterr().err == ""                       # a minute later, not at every step
+    progress.on_trial_result(0, trials, trials[0], {layout.ITERATION: 500})
+    capsys.readouterr()
+    progress.last -= 61
+    progress.last_report -= 125
+    progress.on_step_begin(3, trials)
+    assert "| no report for 2m 05s (trials report every 500 iterations)" in capsys.readouterr().err
