@@ -212,14 +212,17 @@ def reported_metrics(spec: SweepSpec) -> tuple[list[str], list[str]]:
 
 
 def _check_metric(spec: SweepSpec) -> None:
-    """The metric Optuna or ASHA acts on must be one the trials report (ASHA: while they train)."""
+    """The metric Optuna or ASHA acts on must be one the trials report (ASHA: while they train),
+    listed under the MLflow names the UI shows (a loss's key alone, 'generator', read as nothing)."""
     during, final = reported_metrics(spec)
     allowed = during if spec.scheduler == "asha" else during + final
     if spec.metric not in allowed:
         what = "scheduler: asha needs a metric reported while trials train" if spec.scheduler == "asha" else (
             "search: optuna needs a metric the trials report")
-        _fail(spec.path, f"field 'metric': {spec.metric!r} is not reported by these trials; {what}: "
-                         f"{', '.join(allowed)}")
+        names = {key: _mlflow_name(key) for key in allowed}
+        hint = did_you_mean(spec.metric, [*names, *names.values()])
+        _fail(spec.path, f"field 'metric': {spec.metric!r} is not reported by these trials{hint}; {what}: "
+                         f"{', '.join(names.values())}")
     from analysis.metrics import BY_NAME
 
     better = BY_NAME[spec.metric].better if spec.metric in BY_NAME else None
@@ -227,6 +230,12 @@ def _check_metric(spec: SweepSpec) -> None:
         lower_or_higher = "lower" if better == "min" else "higher"
         _fail(spec.path, f"field 'mode': {spec.mode} would favour the worst trials: {spec.metric} is better "
                          f"{lower_or_higher}; set mode: {better}")
+
+
+def _mlflow_name(key: str) -> str:
+    if key.startswith(layout.CRITIC_PREFIX):
+        return layout.critic_metric(key)
+    return layout.eval_metric(key) if key in layout.EVALUATION_KEYS else layout.training_metric(key)
 
 
 def _trials_section(path, content) -> dict[str, Any]:

@@ -218,11 +218,17 @@ def test_quickstart_and_smoke_are_valid_specs():
     ({"evaluation": {"samples": 0.5}}, "field 'evaluation.samples' must be a whole number >= 0, got 0.5"),
     ({"trial": {"data_root": 3}}, "field 'trial.data_root' must be a folder"),
     ({"search": "optuna", "metric": "critic_neg_w_tset"},
-     "field 'metric': 'critic_neg_w_tset' is not reported by these trials; search: optuna needs"),
+     "field 'metric': 'critic_neg_w_tset' is not reported by these trials (did you mean 'critic_neg_w_test'?); "
+     "search: optuna needs"),
     ({"scheduler": "asha", "metric": "sample_diversity"},
      "'sample_diversity' is not reported by these trials; scheduler: asha needs a metric reported while"),
     ({"search": "optuna", "metric": "critic_neg_w_test", "independent_critic": {"enabled": False}},
      "'critic_neg_w_test' is not reported by these trials"),
+    # the allowed list gave the losses' keys alone ("encoder, generator, ..."), not the names the UI shows
+    ({"scheduler": "asha", "metric": "loss_generator"},
+     "'loss_generator' is not reported by these trials (did you mean 'loss/generator'?); scheduler: asha needs a "
+     "metric reported while trials train: loss/encoder, loss/generator, loss/discriminator, "
+     "loss/code_discriminator, loss/reconstruction_l1, perf/iterations_per_second, critic/neg_w_test"),
     # Optuna ran every sample with the first seed of 'seeds', and would have tuned a grid.seed
     ({"search": "optuna", "metric": "critic_neg_w_test", "seeds": [0, 1]},
      "field 'seeds' does not go with search: optuna"),
