@@ -72,8 +72,10 @@ class RayGoneWatch:
         self.ended.set()
 
     def _watch(self, main: int, since: float) -> None:
+        refused = 0
         while not self.ended.wait(POLL_S):
-            if reachable(self.gcs_address):
+            refused = 0 if reachable(self.gcs_address) else refused + 1
+            if refused < 2:                          # twice in a row: not a passing hiccup
                 continue
             if past_last_save(main) or time.monotonic() - since > GRACE_S:
                 if self.ended.is_set():
