@@ -41,13 +41,15 @@ class JobRequest:
     data_root: str | None
     resume: bool
     verbose: bool
+    resume_if_started: bool = False
 
     def entrypoint(self, spec_name: str) -> str:
         words = ["orchestrate", "sweep", spec_name, "--address", "auto", "--storage", self.storage]
         for flag, value in (("--tracking-uri", self.tracking_uri), ("--data-root", self.data_root)):
             if value:
                 words += [flag, value]
-        words += ["--resume"] * self.resume + ["--verbose"] * self.verbose
+        words += ["--resume"] * self.resume + ["--resume-if-started"] * self.resume_if_started
+        words += ["--verbose"] * self.verbose
         return shlex.join(words)
 
 

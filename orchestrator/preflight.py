@@ -64,10 +64,15 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
     return Checked(uri, root, fingerprint, state)
 
 
-def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
+def has_started(spec: SweepSpec, storage: Path) -> bool:
+    """Whether ``storage`` holds Ray Tune's state of the sweep, to resume."""
     from ray import tune
 
-    restorable = tune.Tuner.can_restore(str(storage / spec.name))
+    return tune.Tuner.can_restore(str(storage / spec.name))
+
+
+def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
+    restorable = has_started(spec, storage)
     if restorable and not resume:
         raise UsageError(f"{storage / spec.name} already holds sweep {spec.name!r}: add --resume to continue "
                          "it, or pass another --storage to start afresh")

@@ -4,6 +4,7 @@ the steps of a sweep; each step is a function below it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -19,7 +20,7 @@ from trainer.memory import in_binary_units
 from . import layout, placement, tracking
 from .errors import DiskFullError, SpecError, UsageError
 from .local_node import runs_a_ray_node
-from .preflight import Checked, preflight
+from .preflight import Checked, has_started, preflight
 from .process_locks import driver_lock
 from .progress import ProgressLines
 from .ray_gone import RayGoneWatch
@@ -42,6 +43,7 @@ class SweepOptions:
     resume: bool = False
     data_root: str | None = None
     verbose: bool = False
+    resume_if_started: bool = False         # resume where the sweep has started in storage, else start it
 
 
 def _log(message: str) -> None:
@@ -57,6 +59,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     storage = options.storage.resolve()
     if options.address and options.address != "auto":
         check_ray_head(options.address)
+    if options.resume_if_started:
+        options = dataclasses.replace(options, resume=has_started(spec, storage))
     checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
                         data_root=options.data_root)
     quiet_libraries(options.verbose)

@@ -39,7 +39,11 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("spec", help="sweep spec, e.g. search_spaces/celeba_alphagan.yaml")
     parser.add_argument("--dry-run", action="store_true",
                         help="print every trial's hyperparameters (one JSON object per line) and the count")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    resume.add_argument("--resume-if-started", action="store_true",
+                        help="continue the sweep if it has started in --storage, else start it (a batch job "
+                        "submitted again and again: docker/slurm-sweep.sbatch)")
     parser.add_argument("--address", help="http://HEAD:8265: submit the sweep to that Ray cluster as a Ray job "
                         "(from any machine; Ctrl-C detaches); HEAD:6379: join the cluster from a machine that is "
                         "one of its Ray nodes; default: start a local Ray")
@@ -79,13 +83,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         return 0
     if is_job_address(args.address):
         request = JobRequest(storage=args.storage, tracking_uri=args.tracking_uri, data_root=args.data_root,
-                             resume=args.resume, verbose=args.verbose)
+                             resume=args.resume, verbose=args.verbose, resume_if_started=args.resume_if_started)
         return submit_sweep(spec, args.address, request)
     from .sweep import SweepOptions, run_sweep
 
     return run_sweep(spec, SweepOptions(storage=Path(args.storage), address=args.address,
                                         tracking_uri=args.tracking_uri, resume=args.resume,
-                                        data_root=args.data_root, verbose=args.verbose))
+                                        data_root=args.data_root, verbose=args.verbose,
+                                        resume_if_started=args.resume_if_started))
 
 
 def check_port_free(port: int) -> None:

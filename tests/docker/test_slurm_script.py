@@ -1,0 +1,68 @@
+"""docker/slurm-sweep.sbatch, run the way Slurm runs it (bash, its own process group): the first
+job starts the sweep, Slurm's SIGTERM before the time limit (--signal=B:TERM, to the batch shell,
+which `exec` made the driver) interrupts it with exit code 130, the next job resumes it to the end,
+and a job submitted after the end finds it done. Slurm's #SBATCH lines are comments to bash."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.orchestrator.sweep_helpers import a_trial_finished, assert_all_finished_once, finished_reports, spec_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "docker" / "slurm-sweep.sbatch"
+
+pytestmark = pytest.mark.slow
+
+
+def job(tmp_path, spec, storage):
+    """One batch job: the script with the project's command (ORCHESTRATE), as `sbatch` starts it."""
+    orchestrate = tmp_path / "orchestrate"
+    orchestrate.write_text(f"#!/bin/sh\nexec {sys.executable} -m orchestrator.cli \"$@\"\n")
+    orchestrate.chmod(0o755)
+    env = {**os.environ, "ORCHESTRATE": str(orchestrate), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(["bash", str(SCRIPT), str(spec), str(storage)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
+    spec, storage = spec_file(tmp_path, "batch", max_iter=60), tmp_path / "sweeps"
+    first = job(tmp_path, spec, storage)
+    try:
+        finished = a_trial_finished(storage, "batch")
+        while not finished() and first.poll() is None:
+            subprocess.run(["sleep", "0.5"])
+        assert first.poll() is None, first.communicate()
+        first.send_signal(signal.SIGTERM)                 # --signal=B:TERM: the batch shell, now the driver
+        _, stderr = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, stderr[-3000:]
+    assert "sweep batch interrupted: " in stderr and "Traceback" not in stderr, stderr[-3000:]
+    done_before = finished_reports(storage, "batch")
+    assert 1 <= len(done_before) < 4
+
+    second = job(tmp_path, spec, storage)
+    _, stderr = second.communicate(timeout=900)
+    assert second.returncode == 0, stderr[-3000:]
+    assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
+    assert_all_finished_once(storage, "batch", 4, 60, done_before)
+
+    third = job(tmp_path, spec, storage)                   # requeued after the end: nothing to train
+    _, stderr = third.communicate(timeout=300)
+    assert third.returncode == 0, stderr[-3000:]
+    assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
+    assert_all_finished_once(storage, "batch", 4, 60, finished_reports(storage, "batch"))
+
+
+def test_resume_if_started_goes_to_the_cluster_with_a_submitted_sweep():
+    from orchestrator.job_submission import JobRequest
+
+    request = JobRequest(storage="/s", tracking_uri=None, data_root=None, resume=False, verbose=False,
+                         resume_if_started=True)
+    assert request.entrypoint("x.yaml").endswith("--storage /s --resume-if-started")
