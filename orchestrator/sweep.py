@@ -77,7 +77,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
             state = open_sweep_run(spec, storage, checked)
             with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
                 settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
-                trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus)
+                trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus,
+                                                     resumed=checked.state is not None)
                 fit_started = time.perf_counter()
                 results = fit(spec, storage, trainable, settings, options)
                 _log(f"sweep {spec.name}: Ray started in {ray_start_s:.1f} s; trials ran "
@@ -298,7 +299,7 @@ def trial_settings(spec: SweepSpec, storage: Path, state: SweepState, data_root:
 
 
 def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifier: dict | None,
-                             cluster_gpus: float):
+                             cluster_gpus: float, resumed: bool = False):
     from ray import tune
 
     from .trial_runner import run_trial
@@ -308,8 +309,8 @@ def trainable_with_resources(spec: SweepSpec, settings: TrialSettings, classifie
     fused = f" fused into {models} models" if spec.fuse_trials > 1 else ""
     on = "GPUs" if placement.trial_gpus(spec, cluster_gpus) else "CPUs"
     trials = counted(spec.trial_count, "trial")
-    _log(f"sweep {spec.name}: {trials}{fused} on {on} ({pgf.bundles}), storage {settings.experiment_dir}, "
-         f"tracking {settings.tracking_uri}")
+    _log(f"sweep {spec.name}{' (resumed)' * resumed}: {trials}{fused} on {on} ({pgf.bundles}), storage "
+         f"{settings.experiment_dir}, tracking {settings.tracking_uri}")
     return tune.with_resources(tune.with_parameters(run_trial, classifier_state=classifier), pgf)
 
 

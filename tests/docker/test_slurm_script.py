@@ -47,9 +47,11 @@ def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
     done_before = finished_reports(storage, "batch")
     assert 1 <= len(done_before) < 4
 
+    assert stderr.startswith("sweep batch: 4 trials on CPUs"), stderr[:300]
     second = job(tmp_path, spec, storage)
     _, stderr = second.communicate(timeout=900)
     assert second.returncode == 0, stderr[-3000:]
+    assert stderr.startswith("sweep batch (resumed): 4 trials on CPUs"), stderr[:300]
     assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
     assert_all_finished_once(storage, "batch", 4, 60, done_before)
 
