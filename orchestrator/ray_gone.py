@@ -8,9 +8,9 @@ Ray ended the driver with "Failed to connect to GCS within 60 seconds ... The pr
 terminate" and exit code 1, without the line that says how to resume; a batch scheduler's SIGKILL
 (Slurm's KillWait: 30 s) often came first.
 
-After a SIGTERM, ``watch`` polls the GCS. Once it refuses connections and Ray Tune is past its
-last save (its main thread is in the cleanup that follows it), or at the latest GRACE_S after the
-signal, the driver prints its last line and exits with code 130. Nothing is lost that a Ctrl-C
+After a SIGTERM, ``RayGoneWatch`` polls the GCS. Once it has refused connections twice in a row
+and Ray Tune is past its last save (its main thread is in the cleanup that follows it), or at the
+latest GRACE_S after the signal, the driver prints its last line and exits with code 130. Nothing is lost that a Ctrl-C
 keeps: Ray Tune's state was saved, the trials' checkpoints are theirs, and the trials ASHA stopped
 are read back from Ray Tune's state on --resume.
 """
