@@ -1,17 +1,27 @@
 """docker/slurm-sweep.sbatch, run the way Slurm runs it (bash, its own process group): the first
-job starts the sweep, Slurm's SIGTERM before the time limit (--signal=B:TERM, to the batch shell,
-which `exec` made the driver) interrupts it with exit code 130, the next job resumes it to the end,
-and a job submitted after the end finds it done. Slurm's #SBATCH lines are comments to bash."""
+job starts the sweep and is stopped as `scancel` or the time limit stops it, every process of the
+job signalled, here with Ray's GCS gone first (the driver waited on it, and 60 s later Ray ended it
+with "Failed to connect to GCS" and exit code 1, without the line that says how to resume); the
+next job resumes the sweep to the end, and a job submitted after the end finds it done. The gcs_server
+being the script's own child also shows that `exec` made the script's process the driver, which
+gets Slurm's early SIGTERM (--signal=B:TERM). Slurm's #SBATCH lines are comments to bash."""
 
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.orchestrator.sweep_helpers import a_trial_finished, assert_all_finished_once, finished_reports, spec_file
+from tests.orchestrator.sweep_helpers import (
+    a_trial_finished,
+    assert_all_finished_once,
+    children_named,
+    finished_reports,
+    spec_file,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docker" / "slurm-sweep.sbatch"
@@ -30,20 +40,28 @@ def job(tmp_path, spec, storage):
 
 
 def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
-    spec, storage = spec_file(tmp_path, "batch", max_iter=60), tmp_path / "sweeps"
+    spec, storage = spec_file(tmp_path, "batch", max_iter=40), tmp_path / "sweeps"
     first = job(tmp_path, spec, storage)
     try:
         finished = a_trial_finished(storage, "batch")
         while not finished() and first.poll() is None:
             subprocess.run(["sleep", "0.5"])
         assert first.poll() is None, first.communicate()
-        first.send_signal(signal.SIGTERM)                 # --signal=B:TERM: the batch shell, now the driver
-        _, stderr = first.communicate(timeout=300)
+        gcs = children_named(first.pid, "gcs_server")     # the batch shell's own: exec made it the driver
+        assert len(gcs) == 1, gcs
+        stopped = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        os.kill(gcs[0], signal.SIGKILL)
+        _, stderr = first.communicate(timeout=120)
+        took = time.monotonic() - stopped
     finally:
         if first.poll() is None:
             first.kill()
-    assert first.returncode == 130, stderr[-3000:]
-    assert "sweep batch interrupted: " in stderr and "Traceback" not in stderr, stderr[-3000:]
+    assert first.returncode == 130 and took < 20, (took, stderr[-3000:])
+    assert "Failed to connect to GCS" not in stderr and "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.rstrip().splitlines()[-1]
+    assert last.startswith("sweep batch interrupted, and Ray's processes with it") and last.endswith(
+        f" sweep {spec} --resume --storage {storage}") and "; continue with " in last, last
     done_before = finished_reports(storage, "batch")
     assert 1 <= len(done_before) < 4
 
@@ -53,13 +71,13 @@ def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
     assert second.returncode == 0, stderr[-3000:]
     assert stderr.startswith("sweep batch (resumed): 4 trials on CPUs"), stderr[:300]
     assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
-    assert_all_finished_once(storage, "batch", 4, 60, done_before)
+    assert_all_finished_once(storage, "batch", 4, 40, done_before)
 
     third = job(tmp_path, spec, storage)                   # requeued after the end: nothing to train
     _, stderr = third.communicate(timeout=300)
     assert third.returncode == 0, stderr[-3000:]
     assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
-    assert_all_finished_once(storage, "batch", 4, 60, finished_reports(storage, "batch"))
+    assert_all_finished_once(storage, "batch", 4, 40, finished_reports(storage, "batch"))
 
 
 def test_resume_if_started_goes_to_the_cluster_with_a_submitted_sweep():

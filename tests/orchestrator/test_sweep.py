@@ -24,7 +24,6 @@ from .sweep_helpers import (
     a_trial_finished,
     assert_all_finished_once,
     child_runs,
-    children_named,
     children_when_ready,
     finished_reports,
     ray_critic_actors,
@@ -230,38 +229,6 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path, s
     assert_all_finished_once(tmp_path, "resumed", 4, 40, finished)
 
 
-def test_a_sigterm_that_also_stopped_rays_gcs_ends_the_sweep_in_one_line(tmp_path):
-    """`timeout`, Slurm's scancel or time limit, systemd: SIGTERM reaches the driver and the Ray
-    processes it started. Where Ray's GCS went first, the driver waited on it after saving Ray
-    Tune's state, and 60 s later Ray ended it with "Failed to connect to GCS within 60 seconds" and
-    exit code 1, without the line that says how to resume (a batch scheduler's SIGKILL often came
-    first). Now it ends within seconds with that line, and --resume finishes every trial. (Where
-    the raylet goes first, Ray ends the driver at once with exit code 1; see docs/sweeps.md.)"""
-    spec = spec_file(tmp_path, "gcs_stopped", max_iter=100)
-    stopped = []
-
-    def stop_driver_and_gcs(process):
-        gcs = children_named(process.pid, "gcs_server")
-        assert len(gcs) == 1, gcs
-        stopped.append(time.monotonic())
-        process.send_signal(signal.SIGTERM)
-        os.kill(gcs[0], signal.SIGKILL)
-
-    returncode, _, stderr = sweep_until(spec, tmp_path, a_trial_finished(tmp_path, "gcs_stopped"),
-                                        "a finished trial", stop_driver_and_gcs, timeout=120)
-    took = time.monotonic() - stopped[0]
-    assert returncode == 130 and took < 20, (took, stderr[-3000:])
-    assert "Failed to connect to GCS" not in stderr and "Traceback" not in stderr, stderr[-3000:]
-    last = stderr.rstrip().splitlines()[-1]
-    assert last.startswith("sweep gcs_stopped interrupted, and Ray's processes with it") and last.endswith(
-        f" sweep {spec} --resume --storage {tmp_path}") and "; continue with " in last, last
-    finished = finished_reports(tmp_path, "gcs_stopped")
-    resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
-                             timeout=900)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_all_finished_once(tmp_path, "gcs_stopped", 4, 100, finished)
-
-
 def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
     """The driver killed with SIGKILL (the OOM killer, a lost login node): no handler runs, and Ray
     Tune's experiment state is as old as its last periodic save (up to 10 s), naming checkpoint
@@ -387,13 +354,13 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
                 independent_critic={"enabled": False}, evaluation={"samples": 0})
     spec["grid"]["lr_generator"] = [0.0001, 0.0005, 0.002, 0.01]
-    spec["trial"].update(max_iter=240, report_every=20)
+    spec["trial"].update(max_iter=120, report_every=10)
     path = tmp_path / "asha_killed.yaml"
     path.write_text(yaml.safe_dump(spec))
     returncode, _, stderr = sweep_until(path, tmp_path, saved_as_ended(tmp_path, "asha_killed"),
                                         "a trial saved as ended", lambda process: process.kill())
     assert returncode == -signal.SIGKILL
-    assert re.search(r"_0000\d: stopped early by the scheduler \(ASHA\) at iteration \d+ / 240", stderr), stderr
+    assert re.search(r"_0000\d: stopped early by the scheduler \(ASHA\) at iteration \d+ / 120", stderr), stderr
     deadline = time.time() + 60                  # its trials' workers outlive it by a second or two
     while ray_trial_workers() and time.time() < deadline:
         time.sleep(0.5)
