@@ -46,6 +46,11 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run_analyze)
 
 
+def names_a_spec(sweep: str) -> bool:
+    """Whether a SWEEP argument is a spec file (else an experiment name or a parent run id)."""
+    return sweep.endswith((".yaml", ".yml")) or Path(sweep).is_file()
+
+
 def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
     """(experiment name or run id, tracking URI, parent run id or None) of a SWEEP argument: a
     spec file (its state file in --storage names its store and parent run), an experiment name or
@@ -55,7 +60,7 @@ def resolve_sweep(sweep: str, storage: Path, tracking_uri: str | None):
     from .spec_yaml import missing_spec_hint
     from .sweep_spec import load_sweep_spec
 
-    if sweep.endswith((".yaml", ".yml")) or Path(sweep).is_file():
+    if names_a_spec(sweep):
         if not Path(sweep).is_file():
             raise AnalysisError(f"no spec file {sweep}{missing_spec_hint(Path(sweep))}")
         name = load_sweep_spec(sweep).name
@@ -80,7 +85,7 @@ def progress_line(sweep, argument: str, storage: Path) -> str:
     line = f"{sweep.name}: {counted(len(sweep.trials), 'trial')}{of} ({listed})"
     if sweep.interrupted:
         resume = (command("sweep", argument, "--resume", "--storage", storage)
-                  if argument.endswith((".yaml", ".yml")) else "its `orchestrate sweep SPEC --resume`")
+                  if names_a_spec(argument) else "its `orchestrate sweep SPEC --resume`")
         return f"{line}; interrupted (no driver runs it), the report is partial; continue it with {resume}"
     return line + ("; still running, the report is partial" if sweep.running else "")
 
