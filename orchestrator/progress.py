@@ -106,8 +106,7 @@ class ProgressLines(Callback):
         self.last = now
         every = min(int(hp["report_every"]) for t in trials for hp in trial_members(t.config["hp"]))
         waiting = "no report yet" if not self.first else f"no report for {duration(now - self.last_report)}"
-        print(f"[{duration(now - self.started):>7}] {self.counts(trials)} of {self.total} | {waiting} "
-              f"(trials report every {every:,} iterations)", file=sys.stderr, flush=True)
+        self.say(now, trials, f"{waiting} (trials report every {every:,} iterations)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ProgressLines.completed.add(trial.trial_id)
@@ -117,10 +116,13 @@ class ProgressLines(Callback):
         shown = shown_values(result)
         _, max_iter = trial_iterations(trial)
         reached = int(result.get(layout.ITERATION, 0))     # the scheduler acts on a report
-        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials, {trial.trial_id: 'TERMINATED'})} "
-              f"of {self.total} | {trial.trial_id}: stopped early by the scheduler (ASHA) at "
-              f"iteration {reached:,} / {max_iter:,}"
-              f"{' | ' + shown if shown else ''}", file=sys.stderr, flush=True)
+        self.say(time.time(), trials, f"{trial.trial_id}: stopped early by the scheduler (ASHA) at iteration "
+                 f"{reached:,} / {max_iter:,}{' | ' + shown if shown else ''}", {trial.trial_id: "TERMINATED"})
+
+    def say(self, now: float, trials, text: str, ending: dict[str, str] | None = None) -> None:
+        """A progress line: time since the start, the trials' states, then ``text``."""
+        print(f"[{duration(now - self.started):>7}] {self.counts(trials, ending)} of {self.total} | {text}",
+              file=sys.stderr, flush=True)
 
     @staticmethod
     def counts(trials, ending: dict[str, str] | None = None) -> str:
@@ -164,9 +166,8 @@ class ProgressLines(Callback):
         ended = result.get(layout.STATUS_TAG)         # its last report: Ray still calls it RUNNING
         ending = ({trial.trial_id: "ERROR" if ended == layout.FAILED else "TERMINATED"}
                   if ended not in (None, INTERRUPTED) else {})
-        print(f"[{duration(now - self.started):>7}] {self.counts(trials, ending)} of {self.total} | "
-              f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}{self.time_left(trials, now, ending)}",
-              file=sys.stderr, flush=True)
+        self.say(now, trials, f"{trial.trial_id}: {state}{' | ' + shown if shown else ''}"
+                 f"{self.time_left(trials, now, ending)}", ending)
 
     @staticmethod
     def failure(trial) -> str:
