@@ -172,6 +172,14 @@ def training_metric(key: str) -> str:
     return f"{PERF}/{key}" if key in PERF_KEYS else loss_metric(key)
 
 
+def reported_name(key: str) -> str:
+    """The MLflow name of a key a trial reports (``metric_key``'s inverse): a loss or its speed,
+    the critic's, or the final evaluation's."""
+    if key.startswith(CRITIC_PREFIX):
+        return critic_metric(key)
+    return eval_metric(key) if key in EVALUATION_KEYS else training_metric(key)
+
+
 def metric_key(name: str) -> str:
     """The key of an MLflow metric name: ``critic/neg_w_test`` -> ``critic_neg_w_test``,
     ``loss/generator`` -> ``generator``; a name without a section (sweeps recorded before metric

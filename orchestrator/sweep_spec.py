@@ -219,7 +219,7 @@ def _check_metric(spec: SweepSpec) -> None:
     if spec.metric not in allowed:
         what = "scheduler: asha needs a metric reported while trials train" if spec.scheduler == "asha" else (
             "search: optuna needs a metric the trials report")
-        names = {key: _mlflow_name(key) for key in allowed}
+        names = {key: layout.reported_name(key) for key in allowed}
         hint = did_you_mean(spec.metric, [*names, *names.values()])
         _fail(spec.path, f"field 'metric': {spec.metric!r} is not reported by these trials{hint}; {what}: "
                          f"{', '.join(names.values())}")
@@ -230,12 +230,6 @@ def _check_metric(spec: SweepSpec) -> None:
         lower_or_higher = "lower" if better == "min" else "higher"
         _fail(spec.path, f"field 'mode': {spec.mode} would favour the worst trials: {spec.metric} is better "
                          f"{lower_or_higher}; set mode: {better}")
-
-
-def _mlflow_name(key: str) -> str:
-    if key.startswith(layout.CRITIC_PREFIX):
-        return layout.critic_metric(key)
-    return layout.eval_metric(key) if key in layout.EVALUATION_KEYS else layout.training_metric(key)
 
 
 def _trials_section(path, content) -> dict[str, Any]:
