@@ -178,11 +178,11 @@ class ProgressLines(Callback):
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         why = self.failure(trial)
-        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed; "
-              f"Ray retries it from its last checkpoint{': ' + why if why else ''}", file=sys.stderr, flush=True)
+        self.say(time.time(), trials, f"{trial.trial_id} failed; Ray retries it from its last checkpoint"
+                 f"{': ' + why if why else ''}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         why = self.failure(trial)
         where = f"; its tracebacks: {Path(trial.path) / layout.RAY_ERROR_FILE}" if why else ""
-        print(f"[{duration(time.time() - self.started):>7}] {self.counts(trials)} | {trial.trial_id} failed "
-              f"for good (max_failures reached){': ' + why if why else ''}{where}", file=sys.stderr, flush=True)
+        self.say(time.time(), trials, f"{trial.trial_id} failed for good (max_failures reached)"
+                 f"{': ' + why if why else ''}{where}")

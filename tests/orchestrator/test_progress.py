@@ -68,7 +68,8 @@ def test_a_failed_trials_line_ends_with_its_errors_last_line_and_says_where_its_
     progress.on_trial_recover(0, [failed], failed)
     why = ("DiskFullError: the disk of the sweep's storage /s/x (node 10.0.0.2) is full (No space left on device; "
            "0 bytes free): free space there")
-    assert capsys.readouterr().err.strip().endswith(f"t0 failed; Ray retries it from its last checkpoint: {why}")
+    assert capsys.readouterr().err.strip().endswith(
+        f"0 running, 0 done, 1 failed, 0 pending of 1 | t0 failed; Ray retries it from its last checkpoint: {why}")
     progress.on_trial_error(0, [failed], failed)
     assert capsys.readouterr().err.strip().endswith(
         f"t0 failed for good (max_failures reached): {why}; its tracebacks: /s/x/trial_t0/error.txt")
