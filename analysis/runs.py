@@ -33,7 +33,10 @@ class RecordNames(Protocol):
     def metric_names(self, key: str) -> tuple[str, ...]: ...   # metric key -> names it may have
     def sqlite_path(self, uri: str) -> Path | None: ...       # a SQLite store's file (None: another store)
 
-STATUSES = ("finished", "diverged", "stopped", "failed", "running")
+# a trial run's status tag; "interrupted": stopped with its sweep (Ctrl-C, SIGTERM) until --resume
+RUNNING = "running"
+STATUSES = ("finished", "diverged", "stopped", "failed", RUNNING, "interrupted")
+OPEN = (RUNNING, "interrupted")       # not ended: an interrupted sweep's runs are KILLED until resumed
 
 
 @dataclass
@@ -41,18 +44,22 @@ class Sweep:
     name: str                      # the experiment (= the spec's name)
     tracking_uri: str
     parent_run_id: str
-    parent_status: str             # RUNNING while the sweep goes on
+    parent_status: str             # RUNNING while the sweep goes on, KILLED once interrupted
     trials: pd.DataFrame           # one row per child run
     records: Any                   # RecordNames
     hyperparameters: list[str] = field(default_factory=list)
     artifacts: RunArtifacts = field(kw_only=True)   # its runs' artifacts, where they are now
     planned: int | None = field(default=None, kw_only=True)   # its trial count, as its parent run records it
-    # its runs are open but no driver runs it (known where its driver's lock file is at hand)
+    # its runs are open but no driver runs it: its driver marked its runs so (KILLED), or one
+    # killed outright left them running (known where its driver's lock file is at hand)
     interrupted: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self):
+        self.interrupted = self.interrupted or self.parent_status == "KILLED"
 
     @property
     def unfinished(self) -> bool:
-        return self.parent_status == "RUNNING" or (self.trials["status"] == "running").any()
+        return self.parent_status in ("RUNNING", "KILLED") or self.trials["status"].isin(OPEN).any()
 
     @property
     def running(self) -> bool:
@@ -62,7 +69,7 @@ class Sweep:
         """Trials by status; an interrupted sweep's open trials are ``unfinished``, not running."""
         counts = {s: int((self.trials["status"] == s).sum()) for s in STATUSES}
         if self.interrupted:
-            counts["unfinished"] = counts.pop("running")
+            counts["unfinished"] = sum(counts.pop(s) for s in OPEN)
         return counts
 
 
@@ -109,9 +116,9 @@ def _table(runs, records: RecordNames) -> tuple[pd.DataFrame, RecordNames, list[
         for key in params:
             if key not in hyperparameters:
                 hyperparameters.append(key)
-        status = run.data.tags.get(records.STATUS_TAG, "running")
+        status = run.data.tags.get(records.STATUS_TAG, RUNNING)
         if run.info.status == "RUNNING":
-            status = "running"
+            status = RUNNING
         metrics = {records.metric_key(name): value for name, value in run.data.metrics.items()}
         stopped_at = run.data.tags.get(records.STOPPED_AT_TAG)
         rows.append({"run_id": run.info.run_id, "trial": run.info.run_name, "status": status,

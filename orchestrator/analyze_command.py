@@ -119,7 +119,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/analysis/{'+'.join(s.name for s in sweeps)}")
     check_writable_folder(out, "--out")
     for sweep, argument in zip(sweeps, args.sweeps, strict=True):
-        sweep.interrupted = sweep.unfinished and driver_runs(Path(args.storage), sweep.name) is False
+        sweep.interrupted |= sweep.unfinished and driver_runs(Path(args.storage), sweep.name) is False
         log(progress_line(sweep, argument, Path(args.storage)))
     analysis = analyze(sweeps, out, reference=reference, reference_source=source, rank_by=args.rank_by,
                        best=args.best, log=log)

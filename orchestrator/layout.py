@@ -111,6 +111,8 @@ CRITIC_FAILURE_TAG = "critic_failure"           # the independent critic failed;
 ERROR_FILE = "error.txt"                        # artifact of a trial that failed for good
 RAY_ERROR_FILE = "error.txt"                    # Ray Tune's: a trial's tracebacks, in its trial_<id>/ folder
 RAY_CHECKPOINTS_KEPT = 2                        # Ray Tune's copies of a trial's latest checkpoints, kept there
+RUNNING = "running"                             # a trial run's status while it trains (again, once resumed)
+INTERRUPTED = "interrupted"                     # stopped with its sweep (Ctrl-C, SIGTERM), for --resume
 FAILED = "failed"
 STOPPED = "stopped"                             # ended early by the scheduler (ASHA)
 STOPPED_AT_TAG = "stopped_at_iteration"
@@ -122,6 +124,7 @@ FUSED_TRIALS_TAG = "fused_trials"
 RAY_TRIAL_PARAM = "ray_trial_id"
 SWEEP_TRIALS_PARAM = "trials"                   # of a sweep's parent run: its trial count
 SWEEP_RUN_FILTER = f"tags.{KIND_TAG} = '{SWEEP_KIND}'"
+RUNS_SEARCHED = 50_000                          # a search for a sweep's runs: MLflow's most per search
 
 
 # Ray Tune result keys a trial reports besides its metrics

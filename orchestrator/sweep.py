@@ -249,6 +249,7 @@ def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepSta
         state = checked.state
         state.tracking_uri = checked.tracking_uri
         state.experiment_id = state.experiment_id or experiment_id
+        tracking.reopen_sweep_run(state.tracking_uri, state.parent_run_id)
         return state
     parent = tracking.start_sweep_run(checked.tracking_uri, experiment_id, spec, spec.path.read_text(),
                                       spec.trial_count)
@@ -328,8 +329,8 @@ def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, opti
 
 
 def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -> dict[str, int]:
-    """Count the trials' endings; with none unfinished, close the sweep's runs. ``unfinished``:
-    trials interrupted (Ctrl-C) or never started."""
+    """Count the trials' endings; with none unfinished, close the sweep's runs, else mark them
+    interrupted. ``unfinished``: trials interrupted (Ctrl-C) or never started."""
     completed = set(state.completed_trials) | ProgressLines.completed
     state.completed_trials = sorted(completed)
     state.save(storage, spec.name)
@@ -339,6 +340,8 @@ def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -
         close_open_runs(state, results)
         tracking.finish_sweep_run(state.tracking_uri, state.parent_run_id,
                                   {k: v for k, v in summary.items() if k != "unfinished"})
+    else:
+        tracking.interrupt_sweep_runs(state.tracking_uri, state.parent_run_id)
     return summary
 
 
@@ -389,7 +392,7 @@ def summarize(results, completed: set) -> dict[str, int]:
         metrics = result.metrics or {}
         status = metrics.get(layout.STATUS_TAG)
         if isinstance(result.config.get("hp") if result.config else None, FusedGroup):   # several fused trials
-            if status != "interrupted" and metrics.get(layout.FUSED_STATUSES):
+            if status != layout.INTERRUPTED and metrics.get(layout.FUSED_STATUSES):
                 for each in metrics[layout.FUSED_STATUSES].split(","):
                     if each in ("finished", "diverged", layout.FAILED):
                         summary[each] += 1
@@ -403,20 +406,22 @@ def summarize(results, completed: set) -> dict[str, int]:
 
 def close_open_runs(state: SweepState, results) -> None:
     """Child runs left open by trials that failed for good (closed as failed) or that the
-    scheduler stopped early (closed as stopped)."""
+    scheduler stopped early (closed as stopped), and those marked interrupted that no trial
+    reopened: the scheduler had stopped them before the interruption."""
     from mlflow.tracking import MlflowClient
 
     failed = {result.metrics.get("trial_id") for result in results if result.error is not None and result.metrics}
     reached = {result.metrics.get("trial_id"): result.metrics.get(layout.ITERATION) for result in results
                if result.metrics}
     client = MlflowClient(tracking_uri=state.tracking_uri)
-    runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id))
+    runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id),
+                              max_results=layout.RUNS_SEARCHED)
     for run in runs:
-        if run.info.status != "RUNNING":
+        if run.info.status != "RUNNING" and run.data.tags.get(layout.STATUS_TAG) != layout.INTERRUPTED:
             continue
         ray_trial = run.data.params.get(layout.RAY_TRIAL_PARAM)
         status = layout.FAILED if ray_trial in failed else layout.STOPPED
         client.set_tag(run.info.run_id, layout.STATUS_TAG, status)
         if status == layout.STOPPED and reached.get(ray_trial) is not None:
             client.set_tag(run.info.run_id, layout.STOPPED_AT_TAG, str(int(reached[ray_trial])))
-        client.set_terminated(run.info.run_id, "FAILED" if status == layout.FAILED else "KILLED")
+        client.set_terminated(run.info.run_id, tracking.run_status(status))

@@ -163,6 +163,28 @@ def fail_sweep_run(uri: str, run_id: str) -> None:
         print(f"mlflow: could not mark the sweep run failed ({type(err).__name__})", file=sys.stderr)
 
 
+def interrupt_sweep_runs(uri: str, run_id: str) -> None:
+    """An interrupted sweep's parent run and its open trial runs as KILLED (trial status
+    ``interrupted``), not running, in the MLflow UI until --resume reopens them; best effort."""
+    try:
+        client = _client(uri)
+        experiment_id = client.get_run(run_id).info.experiment_id
+        for run in client.search_runs([experiment_id], filter_string=layout.children_filter(run_id),
+                                      max_results=layout.RUNS_SEARCHED):
+            if run.info.status == "RUNNING":
+                client.set_tag(run.info.run_id, layout.STATUS_TAG, layout.INTERRUPTED)
+                client.set_terminated(run.info.run_id, run_status(layout.INTERRUPTED))
+        client.set_terminated(run_id, "KILLED")
+    except Exception as err:  # noqa: BLE001 - the interruption's own line is the one to show
+        print(f"mlflow: could not mark the sweep's runs interrupted ({type(err).__name__}); they show as running",
+              file=sys.stderr)
+
+
+def reopen_sweep_run(uri: str, run_id: str) -> None:
+    """A resumed sweep's parent run: RUNNING again (its trial runs reopen as their trials resume)."""
+    _client(uri).update_run(run_id, "RUNNING")
+
+
 def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:
     client = _client(uri)
     from mlflow.entities import Metric
@@ -184,12 +206,14 @@ class TrialTracker:
         self.pending_artifacts: list[tuple[str, str]] = []
         self.pending_tags: dict[str, str] = {}
         self.nodes: list[str] = []
+        self.reopened = state is None              # a run from a checkpoint shows as running at the next flush
         if state is not None:
             self.run_id = state["run_id"]
             self.pending_metrics = [tuple(m) for m in state["pending_metrics"]]
             self.pending_artifacts = [tuple(a) for a in state["pending_artifacts"]]
             self.pending_tags = dict(state.get("pending_tags", {}))
             self.nodes = list(state.get("nodes", []))
+            self.pending_tags[layout.STATUS_TAG] = layout.RUNNING     # it was interrupted, maybe
         else:
             check_resolvable(uri, node)
             client = _client(uri)
@@ -198,7 +222,7 @@ class TrialTracker:
                 run = _retry_for(SERVER_WAIT_S, lambda: client.create_run(
                     experiment_id, run_name=trial_name,
                     tags={layout.PARENT_TAG: parent_run_id, layout.KIND_TAG: layout.TRIAL_KIND,
-                          layout.STATUS_TAG: "running", **(tags or {})}))
+                          layout.STATUS_TAG: layout.RUNNING, **(tags or {})}))
             except Exception as err:  # noqa: BLE001
                 raise TrackingUnreachable(
                     f"the trial on node {node} ({socket.gethostname()}) could not reach the tracking server "
@@ -242,6 +266,9 @@ class TrialTracker:
 
         client = _client(self.uri)
         try:
+            if not self.reopened:               # a resumed or retried trial: RUNNING again, as MLflow resumes runs
+                _retry(client.update_run, self.run_id, "RUNNING", attempts=attempts)
+                self.reopened = True
             for key, value in list(self.pending_tags.items()):
                 _retry(client.set_tag, self.run_id, key, value, attempts=attempts)
                 del self.pending_tags[key]
@@ -269,8 +296,13 @@ class TrialTracker:
         _retry_for(wait_s, lambda: client.set_tag(self.run_id, layout.STATUS_TAG, status))
         if message:
             _retry_for(wait_s, lambda: client.set_tag(self.run_id, layout.MESSAGE_TAG, message[:5000]))
-        _retry_for(wait_s, lambda: client.set_terminated(
-            self.run_id, "FINISHED" if status in ("finished", "diverged") else "FAILED"))
+        _retry_for(wait_s, lambda: client.set_terminated(self.run_id, run_status(status)))
+
+
+def run_status(status: str) -> str:
+    """The MLflow status of a trial run that ended with ``status``."""
+    return ("FINISHED" if status in ("finished", "diverged") else
+            "KILLED" if status in (layout.INTERRUPTED, layout.STOPPED) else "FAILED")
 
 
 def _retry(call, *args, attempts: int = 5, delay: float = 0.5):

@@ -70,7 +70,8 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
             np.save(path, codes + i)
             client.log_artifact(run, str(path), "latent")
         if trial["status"] != "running":
-            client.set_terminated(run, "FINISHED" if trial["status"] in ("finished", "diverged") else "FAILED")
+            client.set_terminated(run, "FINISHED" if trial["status"] in ("finished", "diverged") else
+                                  "KILLED" if trial["status"] in ("interrupted", "stopped") else "FAILED")
     if parent_status != "RUNNING":
         client.set_terminated(parent, parent_status)
     (storage / f"{name}.sweep.json").write_text(json.dumps(
@@ -117,7 +118,8 @@ def test_runs_read_back_with_params_status_and_last_metric_values(tmp_path, old_
     """Also for a store whose metric names have no sections (sweeps recorded before they had)."""
     make_sweep(tmp_path, "toy", "alphagan", alphagan_trials(), old_names=old_names)
     sweep = load(tmp_path, "toy")
-    assert sweep.counts() == {"finished": 3, "diverged": 1, "stopped": 0, "failed": 0, "running": 0}
+    assert sweep.counts() == {"finished": 3, "diverged": 1, "stopped": 0, "failed": 0, "running": 0,
+                              "interrupted": 0}
     assert not sweep.running
     table = sweep.trials.set_index("trial")
     assert table.loc["toy_00001", "lr_generator"] == 5e-4 and table.loc["toy_00001", "model"] == "alphagan"
@@ -177,30 +179,41 @@ def test_report_of_a_running_sweep_is_marked_partial(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "quartiles.csv").set_index("metric").loc["critic_neg_w_test", "count"] == 2
 
 
+INTERRUPTED_LINE = ("toy: 3 trials of 4 (2 finished, 1 unfinished); interrupted (no driver runs it), the report is "
+                    "partial; continue it with ")
+INTERRUPTED_NOTE = ("the sweep was interrupted; the tables and plots cover the trials finished so far. Resume it, "
+                    "and run")
+
+
 @pytest.mark.parametrize("driver, line, note", [
     ("holds its lock", "toy: 3 trials of 4 (2 finished, 1 running); still running, the report is partial",
      "the sweep is still running; the tables and plots cover the trials finished so far. Run the analysis again"),
-    ("ended", "toy: 3 trials of 4 (2 finished, 1 unfinished); interrupted (no driver runs it), the report is "
-              "partial; continue it with ",
-     "the sweep was interrupted; the tables and plots cover the trials finished so far. Resume it, and run"),
+    ("ended", INTERRUPTED_LINE, INTERRUPTED_NOTE),
+    ("marked its runs interrupted", INTERRUPTED_LINE, INTERRUPTED_NOTE),
 ])
 def test_an_interrupted_sweep_is_not_called_running(tmp_path, driver, line, note):
-    """A sweep stopped by Ctrl-C leaves its runs open: analyze said "still running" and counted
-    its unfinished trials as running, weeks after its driver had ended. Its driver's lock tells."""
+    """A sweep stopped by Ctrl-C left its runs open: analyze said "still running" and counted its
+    unfinished trials as running, weeks after its driver had ended. Its driver's lock tells where
+    the driver was killed outright; else the driver marked the runs (KILLED, trial status
+    interrupted), which tells with no lock file at hand (a tracking server read from elsewhere)."""
     import fcntl
 
-    trials = alphagan_trials()[:2] + [{"status": "running", "lr": 1e-3, "critic_neg_w_test": -9.0}]
-    client, parent = make_sweep(tmp_path, "toy", "alphagan", trials, parent_status="RUNNING")
+    marked = driver == "marked its runs interrupted"
+    trials = alphagan_trials()[:2] + [{"status": "interrupted" if marked else "running", "lr": 1e-3,
+                                       "critic_neg_w_test": -9.0}]
+    client, parent = make_sweep(tmp_path, "toy", "alphagan", trials, parent_status="KILLED" if marked else "RUNNING")
     client.log_param(parent, layout.SWEEP_TRIALS_PARAM, "4")
     spec = tmp_path / "toy.yaml"
     spec.write_text(Path("search_spaces/smoke.yaml").read_text().replace("name: smoke", "name: toy"))
     with open(layout.driver_lock_path(tmp_path, "toy"), "a+") as lock:
         if driver == "holds its lock":
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if marked:
+            layout.driver_lock_path(tmp_path, "toy").unlink()
         result = analyze(spec, "--storage", tmp_path, "--out", tmp_path / "out", "--no-log")
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0].startswith(line), result.stderr
-    if driver == "ended":
+    if driver != "holds its lock":
         assert result.stderr.splitlines()[0].endswith(f" sweep {spec} --resume --storage {tmp_path}")
     assert note in (tmp_path / "out" / "report.html").read_text()
 

@@ -85,7 +85,7 @@ def assert_all_finished_once(storage, name, trials, max_iter, finished_before):
     client, parents, children = child_runs(storage, name)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == trials
     for run in children:
-        assert run.data.tags["trial_status"] == "finished"
+        assert run.data.tags["trial_status"] == "finished" and run.info.status == "FINISHED"
         assert set(steps(client, run, "loss/generator")) == set(range(5, max_iter + 1, 5))
         if run.info.run_id in finished_before:
             assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished_before[run.info.run_id]

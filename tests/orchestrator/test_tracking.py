@@ -4,6 +4,7 @@ races the driver's table creation (a CI run lost a sweep to exactly that)."""
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -91,3 +92,46 @@ def test_ui_of_a_copied_store_says_where_its_artifacts_are_and_how_to_link_them(
         f"note: the runs' artifacts (sample grids, reports) are named at {old}, which is gone; the UI shows the "
         f"runs without them. To see them: ln -s {new} {old}"]
     assert moved_artifact_notes("http://127.0.0.1:5000") == []                       # a server keeps its own
+
+
+def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp_path):
+    """The MLflow UI showed an interrupted sweep's parent run and its open trial runs as running
+    (its clock going) for as long as nobody resumed it. Interrupted, they are KILLED with trial
+    status ``interrupted``; resumed, the parent and each trial's run as it restores from its
+    checkpoint are running again; a run that had ended stays as it was."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import layout
+    from orchestrator.tracking import (
+        TrialTracker,
+        ensure_experiment,
+        interrupt_sweep_runs,
+        reopen_sweep_run,
+        start_sweep_run,
+    )
+
+    uri = default_tracking_uri(tmp_path)
+    experiment = ensure_experiment(uri, "halted", tmp_path)
+    spec = tmp_path / "halted.yaml"
+    spec.write_text("name: halted\n")
+    parent = start_sweep_run(uri, experiment, SimpleNamespace(name="halted", search="grid", scheduler="fifo",
+                                                              grid={}, path=spec), "", 2)
+    trackers = [TrialTracker(uri, experiment, parent, f"halted_{i}", {"lr": i}) for i in range(2)]
+    trackers[0].finish("finished")
+    interrupt_sweep_runs(uri, parent)
+    client = MlflowClient(uri)
+
+    def state(run_id):
+        run = client.get_run(run_id)
+        return run.info.status, run.data.tags.get(layout.STATUS_TAG)
+
+    assert client.get_run(parent).info.status == "KILLED"
+    assert [state(t.run_id) for t in trackers] == [("FINISHED", "finished"), ("KILLED", "interrupted")]
+    reopen_sweep_run(uri, parent)
+    assert client.get_run(parent).info.status == "RUNNING"
+    resumed = TrialTracker(uri, experiment, parent, "halted_1", {"lr": 1}, state=trackers[1].state())
+    resumed.add({"loss/generator": 1.0}, 10)
+    assert resumed.flush()
+    assert state(resumed.run_id) == ("RUNNING", "running")
+    resumed.finish("finished")
+    assert state(resumed.run_id) == ("FINISHED", "finished")
