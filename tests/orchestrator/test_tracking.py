@@ -98,10 +98,13 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     """The MLflow UI showed an interrupted sweep's parent run and its open trial runs as running
     (its clock going) for as long as nobody resumed it. Interrupted, they are KILLED with trial
     status ``interrupted``; resumed, the parent and each trial's run as it restores from its
-    checkpoint are running again; a run that had ended stays as it was."""
+    checkpoint are running again; a run that had ended stays as it was. A run no trial reopens
+    (ASHA had stopped it before the interruption) is closed as stopped when the sweep ends."""
     from mlflow.tracking import MlflowClient
 
     from orchestrator import layout
+    from orchestrator.sweep import close_open_runs
+    from orchestrator.sweep_state import SweepState
     from orchestrator.tracking import (
         TrialTracker,
         ensure_experiment,
@@ -115,8 +118,8 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     spec = tmp_path / "halted.yaml"
     spec.write_text("name: halted\n")
     parent = start_sweep_run(uri, experiment, SimpleNamespace(name="halted", search="grid", scheduler="fifo",
-                                                              grid={}, path=spec), "", 2)
-    trackers = [TrialTracker(uri, experiment, parent, f"halted_{i}", {"lr": i}) for i in range(2)]
+                                                              grid={}, path=spec), "", 3)
+    trackers = [TrialTracker(uri, experiment, parent, f"halted_{i}", {"lr": i}) for i in range(3)]
     trackers[0].finish("finished")
     interrupt_sweep_runs(uri, parent)
     client = MlflowClient(uri)
@@ -126,7 +129,7 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
         return run.info.status, run.data.tags.get(layout.STATUS_TAG)
 
     assert client.get_run(parent).info.status == "KILLED"
-    assert [state(t.run_id) for t in trackers] == [("FINISHED", "finished"), ("KILLED", "interrupted")]
+    assert [state(t.run_id) for t in trackers] == [("FINISHED", "finished")] + [("KILLED", "interrupted")] * 2
     reopen_sweep_run(uri, parent)
     assert client.get_run(parent).info.status == "RUNNING"
     resumed = TrialTracker(uri, experiment, parent, "halted_1", {"lr": 1}, state=trackers[1].state())
@@ -135,3 +138,5 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     assert state(resumed.run_id) == ("RUNNING", "running")
     resumed.finish("finished")
     assert state(resumed.run_id) == ("FINISHED", "finished")
+    close_open_runs(SweepState(parent_run_id=parent, tracking_uri=uri, experiment_id=experiment), results=[])
+    assert [state(t.run_id) for t in trackers] == [("FINISHED", "finished")] * 2 + [("KILLED", "stopped")]
