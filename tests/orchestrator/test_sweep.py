@@ -78,10 +78,11 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
 
 
-@pytest.mark.parametrize("fuse_trials", [1, 2])
-def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path, fuse_trials):
-    """Also for fused trials: the killed Ray Tune trial is a fused model of 2 trials, restored
-    from the checkpoint folder of both."""
+def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):
+    """The killed Ray Tune trial is a fused model of 2 trials, restored from the checkpoint folder
+    of both, each into its run, with its critic's state. One trial alone takes the same path of
+    each trial's harness; tests/orchestrator/test_cluster.py kills the node of unfused trials."""
+    fuse_trials = 2
     spec = spec_file(tmp_path, "killed", resources={"fuse_trials": fuse_trials}, max_iter=60)
 
     def reported_past_15():
