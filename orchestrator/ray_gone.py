@@ -12,7 +12,8 @@ After a SIGTERM, ``RayGoneWatch`` polls the GCS. Once it has refused connections
 and Ray Tune is past its last save (its main thread is in the cleanup that follows it), or at the
 latest GRACE_S after the signal, the driver prints its last line and exits with code 130. Nothing is lost that a Ctrl-C
 keeps: Ray Tune's state was saved, the trials' checkpoints are theirs, and the trials ASHA stopped
-are read back from Ray Tune's state on --resume.
+are read back from Ray Tune's state on --resume. Before that line, ``before_exit`` (the sweep's
+runs marked interrupted in MLflow) runs for at most BEFORE_EXIT_S.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 GRACE_S = 40.0          # before Ray's own end of a driver that lost its GCS (60 s)
 POLL_S = 0.5
+BEFORE_EXIT_S = 10.0    # a tracking server that does not answer delays the end no longer
 # where Ray Tune's main thread is once its state is saved: the cleanup after its last save
 AFTER_LAST_SAVE = (("tune_controller.py", "cleanup"),)
 
@@ -56,6 +59,7 @@ class RayGoneWatch:
     def __init__(self, gcs_address: str, line: str) -> None:
         self.gcs_address = gcs_address
         self.line = line
+        self.before_exit: Callable[[], None] | None = None
         self.ended = threading.Event()
         self.started = False
 
@@ -80,6 +84,10 @@ class RayGoneWatch:
             if past_last_save(main) or time.monotonic() - since > GRACE_S:
                 if self.ended.is_set():
                     return
+                if self.before_exit is not None:
+                    last = threading.Thread(target=self.before_exit, name="before-exit", daemon=True)
+                    last.start()
+                    last.join(BEFORE_EXIT_S)
                 print(self.line, file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 os._exit(130)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import logging
 import os
@@ -67,7 +68,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     classifier = final_classifier_state(spec, storage, checked.data_root, resume=checked.state is not None)
     started = time.perf_counter()
     with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, \
-            stopping.sigterm(ray_gone_watch(spec, storage)):
+            stopping.sigterm(ray_gone := ray_gone_watch(spec, storage)):
         ray_start_s = time.perf_counter() - started
         check_gpus(spec, cluster_gpus)
         check_fits(spec, cluster_gpus, options.address)
@@ -75,6 +76,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
         stopping.check()                      # a Ctrl-C dropped while Ray started: before any run exists
         with driver_lock(storage, spec.name):
             state = open_sweep_run(spec, storage, checked)
+            ray_gone.before_exit = functools.partial(tracking.interrupt_sweep_runs, state.tracking_uri,
+                                                     state.parent_run_id)
             with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
                 settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
                 trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus,

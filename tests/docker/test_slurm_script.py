@@ -18,6 +18,7 @@ import pytest
 from tests.orchestrator.sweep_helpers import (
     a_trial_finished,
     assert_all_finished_once,
+    assert_marked_interrupted,
     children_named,
     finished_reports,
     spec_file,
@@ -64,6 +65,7 @@ def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
         f" sweep {spec} --resume --storage {storage}") and "; continue with " in last, last
     done_before = finished_reports(storage, "batch")
     assert 1 <= len(done_before) < 4
+    assert_marked_interrupted(storage, "batch")                 # by the driver, before its last line
 
     assert stderr.startswith("sweep batch: 4 trials on CPUs"), stderr[:300]
     second = job(tmp_path, spec, storage)

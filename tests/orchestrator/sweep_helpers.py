@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
+from orchestrator import layout
+
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
@@ -89,6 +91,14 @@ def assert_all_finished_once(storage, name, trials, max_iter, finished_before):
         assert set(steps(client, run, "loss/generator")) == set(range(5, max_iter + 1, 5))
         if run.info.run_id in finished_before:
             assert len(client.get_metric_history(run.info.run_id, "loss/generator")) == finished_before[run.info.run_id]
+
+
+def assert_marked_interrupted(storage, name):
+    """The parent run and every trial run not ended are KILLED, trial status interrupted."""
+    _, parents, children = child_runs(storage, name)
+    assert [p.info.status for p in parents] == ["KILLED"]
+    states = {(run.info.status, run.data.tags[layout.STATUS_TAG]) for run in children}
+    assert states <= {("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)}, states
 
 
 def wait_for(condition, timeout, what, process):

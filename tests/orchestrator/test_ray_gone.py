@@ -83,3 +83,15 @@ def test_no_end_while_ray_answers_or_once_the_driver_stops_ray_itself(tmp_path):
     assert (stopped_itself.returncode, stopped_itself.stdout) == (0, "went on\n"), stopped_itself.stderr
     not_started = driver(tmp_path, closed_port(), "time.sleep(2)")    # no SIGTERM: nothing watched
     assert (not_started.returncode, not_started.stdout) == (0, "went on\n"), not_started.stderr
+
+
+def test_before_its_last_line_the_driver_marks_its_runs_for_at_most_a_few_seconds(tmp_path):
+    """``before_exit`` (the sweep's MLflow runs marked interrupted) runs before the last line; one
+    that hangs (a tracking server that does not answer) is left after BEFORE_EXIT_S."""
+    marked = driver(tmp_path, closed_port(), "watch.before_exit = lambda: print('marked', flush=True)\n"
+                                             "watch.start()\ntime.sleep(30)")
+    assert (marked.returncode, marked.stdout) == (130, "marked\n"), marked.stderr
+    started = time.monotonic()
+    hung = driver(tmp_path, closed_port(), "import orchestrator.ray_gone as g\ng.BEFORE_EXIT_S = 1.0\n"
+                                           "watch.before_exit = lambda: time.sleep(60)\nwatch.start()\ntime.sleep(30)")
+    assert hung.returncode == 130 and hung.stderr.startswith("sweep x interrupted") and time.monotonic() - started < 20

@@ -23,6 +23,7 @@ from .sweep_helpers import (
     SMOKE,
     a_trial_finished,
     assert_all_finished_once,
+    assert_marked_interrupted,
     child_runs,
     children_when_ready,
     finished_reports,
@@ -229,14 +230,6 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_all_finished_once(tmp_path, "resumed", 4, 40, finished)
-
-
-def assert_marked_interrupted(storage, name):
-    """The parent run and every trial run not ended are KILLED, trial status interrupted."""
-    _, parents, children = child_runs(storage, name)
-    assert [p.info.status for p in parents] == ["KILLED"]
-    states = {(run.info.status, run.data.tags[layout.STATUS_TAG]) for run in children}
-    assert states <= {("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)}, states
 
 
 def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
