@@ -74,37 +74,35 @@ def test_the_whole_sweep_check_runs_a_sweep_and_writes_its_figures(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_gpu_comparison_runs_its_sweeps_and_one_report(tmp_path):
-    """benchmarks/gpu_compare.sh, run here on two of the laptop comparison's specs cut to 20
-    iterations and 2 trials (no GPU; most of its time is each sweep's trials and critics sharing the
-    CPUs, Ray starts in seconds): the sweeps one after the other, the reference metrics, one report
-    over them, and each sweep's time."""
+def test_the_gpu_comparison_runs_its_sweep_and_report(tmp_path):
+    """benchmarks/gpu_compare.sh, run here on the laptop comparison's α-GAN spec cut to 20
+    iterations and 2 trials (no GPU): the sweep, the reference metrics, the report, and the sweep's
+    time. One sweep, not the script's four: each costs about 40 s here whatever its iterations
+    (Ray's start, the workers, the critics, the final evaluation), and a report over several
+    sweeps is tested in tests/analysis/test_report.py."""
     import yaml
 
     from ..orchestrator.sweep_helpers import first_axis_only
 
-    specs = []
-    for model in ("alphagan", "wgangp"):
-        spec = yaml.safe_load((BENCHMARKS.parent / "search_spaces" / f"digits_{model}.yaml").read_text())
-        spec["trial"].update(max_iter=20, report_every=10)
-        first_axis_only(spec)                                       # 2 trials, one wave
-        spec["independent_critic"].update(steps_per_report=5, width=0.125)
-        spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
-        specs.append(tmp_path / f"{model}.yaml")
-        specs[-1].write_text(yaml.safe_dump(spec))
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "SPECS": " ".join(map(str, specs)), "DATASET": "digits",
+    spec = yaml.safe_load((BENCHMARKS.parent / "search_spaces" / "digits_alphagan.yaml").read_text())
+    spec["trial"].update(max_iter=20, report_every=10)
+    first_axis_only(spec)                                           # 2 trials, one wave
+    spec["independent_critic"].update(steps_per_report=5, width=0.125)
+    spec["evaluation"] = dict(samples=500, diversity_pairs=100, codes=100)
+    path = tmp_path / "alphagan.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "SPECS": str(path), "DATASET": "digits",
            "PYTHON": sys.executable, "STORAGE": str(tmp_path / "storage"), "WHEELHOUSE": str(tmp_path / "none")}
     out = subprocess.run(["sh", str(BENCHMARKS / "gpu_compare.sh")], env=env, cwd=BENCHMARKS.parent,
                          capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + (tmp_path / "out" / "compare.log").read_text()[-3000:]
     times = (tmp_path / "out" / "compare-times.txt").read_text().splitlines()
-    assert [line.split(":")[0] for line in times] == ["digits_alphagan", "digits_wgangp"]
+    assert [line.split(":")[0] for line in times] == ["digits_alphagan"]
     assert all(": exit 0 after " in line for line in times)
     analysis = tmp_path / "out" / "analysis"
     quartiles = (analysis / "quartiles.csv").read_text()
-    assert all(f"\n{model}," in quartiles for model in ("alphagan", "wgangp")), quartiles[:500]
-    for name in ("report.html", "box_plots.png", "samples_alphagan.png", "samples_wgangp.png",
-                 "reconstructions_alphagan.png"):
+    assert "\nalphagan," in quartiles, quartiles[:500]
+    for name in ("report.html", "box_plots.png", "samples_alphagan.png", "reconstructions_alphagan.png"):
         assert (analysis / name).stat().st_size > 0, name
 
 
