@@ -181,8 +181,11 @@ def interrupt_sweep_runs(uri: str, run_id: str) -> None:
 
 
 def reopen_sweep_run(uri: str, run_id: str) -> None:
-    """A resumed sweep's parent run: RUNNING again (its trial runs reopen as their trials resume)."""
-    _client(uri).update_run(run_id, "RUNNING")
+    """A resumed sweep's parent run: RUNNING again (its trial runs reopen as their trials resume),
+    unless the sweep had finished (resumed, it finds every trial done and ends at once)."""
+    client = _client(uri)
+    if client.get_run(run_id).info.status != "FINISHED":
+        client.update_run(run_id, "RUNNING")
 
 
 def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:

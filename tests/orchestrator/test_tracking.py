@@ -140,3 +140,7 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     assert state(resumed.run_id) == ("FINISHED", "finished")
     close_open_runs(SweepState(parent_run_id=parent, tracking_uri=uri, experiment_id=experiment), results=[])
     assert [state(t.run_id) for t in trackers] == [("FINISHED", "finished")] * 2 + [("KILLED", "stopped")]
+    client.set_terminated(parent, "FINISHED")
+    ended = client.get_run(parent).info.end_time
+    reopen_sweep_run(uri, parent)                  # a finished sweep resumed: it ends at once, as it was
+    assert (client.get_run(parent).info.status, client.get_run(parent).info.end_time) == ("FINISHED", ended)
