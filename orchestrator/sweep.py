@@ -77,7 +77,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
         with driver_lock(storage, spec.name):
             state = open_sweep_run(spec, storage, checked)
             ray_gone.before_exit = functools.partial(tracking.interrupt_sweep_runs, state.tracking_uri,
-                                                     state.parent_run_id)
+                                                     state.experiment_id, state.parent_run_id)
             with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
                 settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
                 trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus,
@@ -344,7 +344,7 @@ def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -
         tracking.finish_sweep_run(state.tracking_uri, state.parent_run_id,
                                   {k: v for k, v in summary.items() if k != "unfinished"})
     else:
-        tracking.interrupt_sweep_runs(state.tracking_uri, state.parent_run_id)
+        tracking.interrupt_sweep_runs(state.tracking_uri, state.experiment_id, state.parent_run_id)
     return summary
 
 
@@ -417,9 +417,7 @@ def close_open_runs(state: SweepState, results) -> None:
     reached = {result.metrics.get("trial_id"): result.metrics.get(layout.ITERATION) for result in results
                if result.metrics}
     client = MlflowClient(tracking_uri=state.tracking_uri)
-    runs = client.search_runs([state.experiment_id], filter_string=layout.children_filter(state.parent_run_id),
-                              max_results=layout.RUNS_SEARCHED)
-    for run in runs:
+    for run in tracking.trial_runs(client, state.experiment_id, state.parent_run_id):
         if run.info.status != "RUNNING" and run.data.tags.get(layout.STATUS_TAG) != layout.INTERRUPTED:
             continue
         ray_trial = run.data.params.get(layout.RAY_TRIAL_PARAM)

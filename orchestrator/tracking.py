@@ -163,14 +163,18 @@ def fail_sweep_run(uri: str, run_id: str) -> None:
         print(f"mlflow: could not mark the sweep run failed ({type(err).__name__})", file=sys.stderr)
 
 
-def interrupt_sweep_runs(uri: str, run_id: str) -> None:
+def trial_runs(client, experiment_id: str, parent_run_id: str) -> list:
+    """A sweep's trial runs: every child run of its parent run."""
+    return client.search_runs([experiment_id], filter_string=layout.children_filter(parent_run_id),
+                              max_results=layout.RUNS_SEARCHED)
+
+
+def interrupt_sweep_runs(uri: str, experiment_id: str, run_id: str) -> None:
     """An interrupted sweep's parent run and its open trial runs as KILLED (trial status
     ``interrupted``), not running, in the MLflow UI until --resume reopens them; best effort."""
     try:
         client = _client(uri)
-        experiment_id = client.get_run(run_id).info.experiment_id
-        for run in client.search_runs([experiment_id], filter_string=layout.children_filter(run_id),
-                                      max_results=layout.RUNS_SEARCHED):
+        for run in trial_runs(client, experiment_id, run_id):
             if run.info.status == "RUNNING":
                 client.set_tag(run.info.run_id, layout.STATUS_TAG, layout.INTERRUPTED)
                 client.set_terminated(run.info.run_id, run_status(layout.INTERRUPTED))

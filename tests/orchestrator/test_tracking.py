@@ -121,7 +121,7 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
                                                               grid={}, path=spec), "", 3)
     trackers = [TrialTracker(uri, experiment, parent, f"halted_{i}", {"lr": i}) for i in range(3)]
     trackers[0].finish("finished")
-    interrupt_sweep_runs(uri, parent)
+    interrupt_sweep_runs(uri, experiment, parent)
     client = MlflowClient(uri)
 
     def state(run_id):
