@@ -126,6 +126,9 @@ def measure(trials: int, reuse_modes=(False, True)) -> dict:
         results = {"trials": trials, "in_process_s": (sum(before) + sum(after)) / 2, "in_process_typical_s": typical}
         for reuse, run in runs.items():
             spans = run["spans"]
+            if len(spans) != trials or any(spans[k][0] < spans[k - 1][1] - 0.5 for k in range(1, len(spans))):
+                sys.exit(f"the sweep ran {len(spans)} trials, not {trials} one after another: its overheads "
+                         "per trial would mean nothing")
             first_start = spans[-1][1] - run["trials_s"]
             per_trial = [(start - spans[k - 1][1]) + (end - start - typical)
                          for k, (start, end) in enumerate(spans) if k > 0]
