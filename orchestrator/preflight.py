@@ -21,6 +21,7 @@ from trainer.data import DatasetError, check_batch_size, split_sizes
 
 from . import layout
 from .errors import CREDENTIALS_HINT, SpecError, UsageError
+from .spec_changes import describe, spec_changes
 from .spec_yaml import read_yaml
 from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
@@ -36,11 +37,12 @@ CRITIC_BATCH = 64                      # the independent critic's batch from the
 @dataclass(frozen=True)
 class Checked:
     """What the checks found: the tracking URI to use (with its password, if any), the data root,
-    the spec's fingerprint, and the state of a sweep being resumed."""
+    the spec's fingerprint and content as read, and the state of a sweep being resumed."""
 
     tracking_uri: str
     data_root: str | None
     spec_sha256: str
+    spec_content: dict
     state: SweepState | None
 
 
@@ -50,10 +52,11 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
     check_writable_folder(storage, "--storage")
     if not resume:
         check_storage_room(spec, storage)
-    fingerprint = spec_sha256(spec)
+    content = spec_content(spec)
+    fingerprint = spec_sha256(content)
     state = SweepState.load(storage, spec.name) if resume else None
     if state is not None:
-        check_same_spec(spec, state, fingerprint)
+        check_same_spec(spec, state, fingerprint, content)
         check_same_storage(spec, storage, state)
     uri = resolve_tracking_uri(spec, storage, tracking_uri, state)
     check_tracking(uri)
@@ -61,7 +64,7 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
     if root is not None:
         root = str(Path(root).expanduser().resolve())     # ~ and a relative path as the driver reads them
     check_datasets(spec, root)
-    return Checked(uri, root, fingerprint, state)
+    return Checked(uri, root, fingerprint, content, state)
 
 
 def has_started(spec: SweepSpec, storage: Path) -> bool:
@@ -83,20 +86,36 @@ def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
                          "with, or run it without --resume")
 
 
-def spec_sha256(spec: SweepSpec) -> str:
-    """What --resume compares: the spec as read (its YAML's mappings in their order, its description
-    left out), so a comment, a reworded description or another layout of the same YAML resumes.
-    The order of keys counts: a grid's order is the order of its trials (and of fused groups)."""
+def spec_content(spec: SweepSpec) -> dict:
+    """What --resume compares: the spec as read, its description left out, so a comment, a reworded
+    description or another layout of the same YAML resumes (as JSON holds it in the state file)."""
     content = {key: value for key, value in read_yaml(spec.path).items() if key != "description"}
+    return json.loads(json.dumps(content, default=repr))
+
+
+def spec_sha256(content: dict) -> str:
+    """The fingerprint of a spec's content, key order included (state files before 2026-12-07 hold
+    only this)."""
     return hashlib.sha256(json.dumps(content, default=repr).encode()).hexdigest()
 
 
-def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str) -> None:
+def check_same_spec(spec: SweepSpec, state: SweepState, fingerprint: str, content: dict) -> None:
+    """The spec of a resumed sweep holds the values it started with (spec_changes.py: the grid's
+    key order counts, other key orders and a number's spelling do not); a refusal names what
+    changed, where the state file holds the spec the sweep started with."""
     file_sha256 = hashlib.sha256(spec.path.read_bytes()).hexdigest()    # what states before 2026-12-06 hold
-    if state.spec_sha256 is not None and state.spec_sha256 not in (fingerprint, file_sha256):
-        raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started; resume it with "
-                         "the spec it started with (its copy is the artifact spec/ of the sweep's MLflow run), "
-                         "or start the changed spec with another --storage")
+    if state.spec_sha256 is None or state.spec_sha256 in (fingerprint, file_sha256):
+        return
+    if state.spec is None:                     # a state file before 2026-12-07: only its fingerprint
+        what = ""
+    else:
+        changes = spec_changes(state.spec, content)
+        if not changes:
+            return
+        what = f": {describe(changes)}"
+    raise UsageError(f"--resume: {spec.path} has changed since sweep {spec.name!r} started{what}; resume it "
+                     "with the spec it started with (its copy is the artifact spec/ of the sweep's MLflow "
+                     "run), or start the changed spec with another --storage")
 
 
 def check_same_storage(spec: SweepSpec, storage: Path, state: SweepState) -> None:

@@ -257,7 +257,7 @@ def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepSta
     parent = tracking.start_sweep_run(checked.tracking_uri, experiment_id, spec, spec.path.read_text(),
                                       spec.trial_count)
     state = SweepState(parent_run_id=parent, tracking_uri=checked.tracking_uri, experiment_id=experiment_id,
-                       spec_sha256=checked.spec_sha256, storage=str(storage))
+                       spec_sha256=checked.spec_sha256, storage=str(storage), spec=checked.spec_content)
     state.save(storage, spec.name)
     return state
 

@@ -20,6 +20,7 @@ class SweepState:
     completed_trials: list[str] = field(default_factory=list)
     spec_sha256: str | None = None          # the spec file the sweep started with
     storage: str | None = None              # the storage folder it started in (resolved)
+    spec: dict | None = None                # that spec's content as read (preflight.spec_content)
 
     @classmethod
     def path(cls, storage: Path, name: str) -> Path:
@@ -32,7 +33,8 @@ class SweepState:
             return None
         record = json.loads(path.read_text())
         return cls(record["parent_run_id"], record["tracking_uri"], record.get("experiment_id"),
-                   list(record.get("completed_trials", [])), record.get("spec_sha256"), record.get("storage"))
+                   list(record.get("completed_trials", [])), record.get("spec_sha256"), record.get("storage"),
+                   record.get("spec"))
 
     def save(self, storage: Path, name: str) -> None:
         path = self.path(storage, name)

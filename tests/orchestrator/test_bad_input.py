@@ -192,10 +192,15 @@ def test_resume_with_another_spec_or_store_is_refused(smoke_sweep, tmp_path):
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     changed = tmp_path / "smoke.yaml"
     changed.write_text(SMOKE.read_text().replace("steps_per_report: 5", "steps_per_report: 6"))
-    one_error_line(run(changed, "--storage", storage, "--resume"), "has changed since sweep 'smoke' started")
-    # a comment, the description and the YAML's layout are not the sweep: it resumes (finds all done)
+    one_error_line(run(changed, "--storage", storage, "--resume"),
+                   "has changed since sweep 'smoke' started: independent_critic.steps_per_report: was 5, now 6; "
+                   "resume it with the spec it started with")
+    # a comment, the description, the YAML's layout, the trial's keys in another order and a number
+    # spelled another way are not the sweep: it resumes (finds all done)
     spec = yaml.safe_load(SMOKE.read_text())
     spec["description"] = "reworded"
+    spec["trial"] = dict(reversed(spec["trial"].items()))
+    spec["grid"]["lr_generator"] = ["1e-4", "5e-4"]
     changed.write_text("# my notes on this sweep\n" + yaml.safe_dump(spec, default_flow_style=True, sort_keys=False))
     resumed = run(changed, "--storage", storage, "--resume")
     assert resumed.returncode == 0 and "4 finished" in resumed.stderr, resumed.stderr[-3000:]

@@ -1,10 +1,11 @@
-"""orchestrator.preflight: a resumed sweep's storage is the folder it started in."""
+"""orchestrator.preflight: a resumed sweep's spec is the one it started with, and its storage the
+folder it started in."""
 
 import pytest
 
 from orchestrator import layout
 from orchestrator.errors import UsageError
-from orchestrator.preflight import check_same_storage
+from orchestrator.preflight import check_same_spec, check_same_storage, spec_content, spec_sha256
 from orchestrator.sweep_spec import load_sweep_spec
 from orchestrator.sweep_state import SweepState
 
@@ -18,6 +19,25 @@ def spec():
 
 def state(storage=None, tracking_uri="http://mlflow:5000"):
     return SweepState(parent_run_id="p", tracking_uri=tracking_uri, storage=None if storage is None else str(storage))
+
+
+def test_a_changed_spec_is_named_and_a_state_file_without_the_started_spec_still_refuses(spec, tmp_path):
+    """State files hold the spec's content since 2026-12-07 (a refusal names what changed), its
+    fingerprint since 2026-12-06, the file's SHA-256 before that; each still resumes its own spec."""
+    import hashlib
+
+    started = spec_content(spec)
+    changed = tmp_path / "smoke.yaml"
+    changed.write_text(SMOKE.read_text().replace("max_iter: 20", "max_iter: 30"))
+    now = load_sweep_spec(changed)
+    content = spec_content(now)
+    fingerprints = (spec_sha256(content), content)
+    with pytest.raises(UsageError, match=r"started: trial\.max_iter: was 20, now 30; resume it with"):
+        check_same_spec(now, SweepState("p", "u", spec_sha256=spec_sha256(started), spec=started), *fingerprints)
+    with pytest.raises(UsageError, match=r"has changed since sweep 'smoke' started; resume it with"):
+        check_same_spec(now, SweepState("p", "u", spec_sha256=spec_sha256(started)), *fingerprints)
+    for old in (spec_sha256(started), hashlib.sha256(SMOKE.read_bytes()).hexdigest(), None):
+        check_same_spec(spec, SweepState("p", "u", spec_sha256=old), spec_sha256(started), started)
 
 
 def test_the_folder_it_started_in_or_a_link_to_it_resumes(spec, tmp_path):
