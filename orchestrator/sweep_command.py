@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from trainer.memory import in_binary_units
 
 from . import layout
 from .arg_types import user_path
+from .dry_run import print_trials
 from .errors import UsageError
 from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
@@ -38,7 +38,8 @@ def add_parsers(subparsers) -> None:
                                    description=SWEEP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="sweep spec, e.g. search_spaces/celeba_alphagan.yaml")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print every trial's hyperparameters (one JSON object per line) and the count")
+                        help="print the trials and their count, and start nothing: on a terminal, a table of the "
+                        "settings that vary; piped, every trial's hyperparameters as one JSON object per line")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     resume.add_argument("--resume-if-started", action="store_true",
@@ -72,8 +73,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     spec = load_sweep_spec(args.spec)
     if args.dry_run:
         need = sweep_checkpoint_bytes(spec)             # a network too large to build: one line, before the trials
-        for trial in spec.trials:
-            print(json.dumps(trial, sort_keys=True))
+        print_trials(spec, sys.stdout)
         what = (f"{spec.num_samples} optuna samples over these values (one that repeats a combination trains "
                 "with the next seed)" if spec.search == "optuna" else counted(len(spec.trials), "trial"))
         if spec.fuse_trials > 1:
