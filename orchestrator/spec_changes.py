@@ -3,8 +3,9 @@ changed spec, instead of only saying that something did.
 
 Two specs are the same sweep when their mappings hold the same values: key order counts only in
 ``grid`` (the order of its keys is the order of the trials, and of fused groups), and a number
-YAML reads as a string (``1e-4``: YAML 1.1 wants a dot) is that number. A comment, the
-``description`` and the YAML's layout are not read at all.
+YAML reads as a string (``1e-4``: YAML 1.1 wants a dot) is that number. ``trial.data_root`` says
+where the datasets are, not what the trials train (like --data-root, it may change: the data moved).
+A comment, the ``description`` and the YAML's layout are not read at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from typing import Any
 
 ORDERED = {"grid"}             # mappings whose key order is part of the sweep
+WHERE = {"trial.data_root"}    # settings of where the sweep runs, free to change on --resume
 SHOWN_CHARS = 60               # a value longer than this is cut in the message
 SHOWN_CHANGES = 3              # changes named in the message; the rest are counted
 
@@ -37,11 +39,14 @@ def _mapping_changes(then: dict, now: dict, path: str) -> list[str]:
     changes = []
     for key, value in then.items():
         where = f"{path}{key}"
+        if where in WHERE:
+            continue
         if key not in now:
             changes.append(f"{where}: removed (was {_shown(value)})")
         else:
             changes.extend(_changes(value, now[key], where))
-    changes.extend(f"{path}{key}: added ({_shown(value)})" for key, value in now.items() if key not in then)
+    changes.extend(f"{path}{key}: added ({_shown(value)})" for key, value in now.items()
+                   if key not in then and f"{path}{key}" not in WHERE)
     if path.rstrip(".") in ORDERED and not changes and list(then) != list(now):
         changes.append(f"{path.rstrip('.')}: its keys in another order ({', '.join(map(str, then))} then; "
                        f"{', '.join(map(str, now))} now), which is another order of the trials")

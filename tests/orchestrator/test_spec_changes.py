@@ -58,6 +58,14 @@ def test_another_key_order_elsewhere_and_a_numbers_spelling_are_the_same_sweep()
     assert changed(respell) == []
 
 
+def test_the_data_may_move():
+    """trial.data_root is where the datasets are (--resume reads the new one), not what a trial trains."""
+    assert changed(lambda now: now["trial"].update(data_root="/new/disk")) == []
+    moved = dict(STARTED, trial={**STARTED["trial"], "data_root": "/old"})
+    assert spec_changes(moved, dict(STARTED, trial={**STARTED["trial"], "data_root": "/new"})) == []
+    assert spec_changes(moved, STARTED) == []
+
+
 def test_a_flag_is_not_the_number_one():
     assert changed(lambda now: now["independent_critic"].update(enabled=1)) == [
         "independent_critic.enabled: was true, now 1"]
