@@ -202,36 +202,6 @@ def test_a_killed_critic_is_restarted_from_its_last_state_and_the_trial_goes_on(
         assert critic == [5.0 * (k + 1) for k in range(len(critic))] and 4 <= len(critic) < 7
 
 
-def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
-    """SIGTERM (kill, `ray job stop`, a scheduler's preemption), then --resume; Ctrl-C takes the
-    same path (the Optuna test below interrupts with it). The interrupted runs show as KILLED, not
-    running, until --resume reopens them."""
-    stop = signal.SIGTERM
-    spec = spec_file(tmp_path, "resumed", max_iter=40)
-
-    def held_by_it_then_interrupt(process):
-        """The running driver holds the sweep's lock (a second driver would be refused), then Ctrl-C."""
-        with pytest.raises(UsageError, match=rf"is being run by another driver \(pid {process.pid} on "):
-            with driver_lock(tmp_path, "resumed"):
-                pass
-        process.send_signal(stop)
-
-    returncode, _, stderr = sweep_until(spec, tmp_path, a_trial_finished(tmp_path, "resumed"), "a finished trial",
-                                        held_by_it_then_interrupt, timeout=300)
-    assert returncode == 130, stderr[-3000:]
-    assert "--resume" in stderr and "SIGTERM received" not in stderr          # not Ray's C stack dump
-    assert "SIGTERM: stopping the sweep as on Ctrl-C" in stderr
-    assert_marked_interrupted(tmp_path, "resumed")
-    finished = finished_reports(tmp_path, "resumed")
-    assert finished
-    again = subprocess.run(sweep_command(spec, tmp_path), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "add --resume" in again.stderr
-    resumed = subprocess.run(sweep_command(spec, tmp_path, "--resume"), capture_output=True, text=True,
-                             timeout=900)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_all_finished_once(tmp_path, "resumed", 4, 40, finished)
-
-
 def test_a_driver_killed_outright_resumes_every_trial_into_its_own_run(tmp_path):
     """The driver killed with SIGKILL (the OOM killer, a lost login node): no handler runs, and Ray
     Tune's experiment state is as old as its last periodic save (up to 10 s), naming checkpoint
@@ -380,24 +350,39 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
 
 
 def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(tmp_path):
-    """Ctrl-C in an Optuna search, then --resume: Optuna's samples after the restore are new Ray
-    Tune trials (it creates one at a time), which got a placeholder for their settings and failed
-    on every retry until the restore was given the sweep's parameter space. 5 samples over the
-    grid's 4 combinations: a sample that repeats one trains with the next seed, before the
-    interrupt and after it (the searcher's counts survive the restore)."""
+    """SIGTERM (kill, `ray job stop`, a scheduler's preemption) in an Optuna search, then --resume.
+    SIGTERM takes Ctrl-C's path and more: it becomes Ctrl-C for Ray Tune's own handler
+    (test_stop_signals.py). The interrupted runs show as KILLED, not running, until --resume
+    reopens them; without --resume the sweep is refused. Optuna's samples after the restore are new
+    Ray Tune trials (it creates one at a time), which got a placeholder for their settings and
+    failed on every retry until the restore was given the sweep's parameter space. 5 samples over
+    the grid's 4 combinations: a sample that repeats one trains with the next seed, before the
+    interrupt and after it (the searcher's counts survive the restore). A grid search's resume:
+    the driver-killed, full-storage and Slurm tests."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="tuned", search="optuna", num_samples=5, metric="critic_neg_w_test", mode="max")
     spec["trial"]["max_iter"] = 40
     path = tmp_path / "tuned.yaml"
     path.write_text(yaml.safe_dump(spec))
 
+    def held_by_it_then_interrupt(process):
+        """The running driver holds the sweep's lock (a second driver would be refused), then SIGTERM."""
+        with pytest.raises(UsageError, match=rf"is being run by another driver \(pid {process.pid} on "):
+            with driver_lock(tmp_path, "tuned"):
+                pass
+        process.send_signal(signal.SIGTERM)
+
     returncode, _, stderr = sweep_until(path, tmp_path, a_trial_finished(tmp_path, "tuned"), "a finished trial",
-                                        lambda process: process.send_signal(signal.SIGINT), timeout=300)
+                                        held_by_it_then_interrupt, timeout=300)
     assert returncode == 130, stderr[-3000:]
+    assert "--resume" in stderr and "SIGTERM received" not in stderr          # not Ray's C stack dump
+    assert "SIGTERM: stopping the sweep as on Ctrl-C" in stderr
     assert "A new study created" not in stderr                     # Optuna's own line: --verbose only
     assert_marked_interrupted(tmp_path, "tuned")
     finished = finished_reports(tmp_path, "tuned")
     assert 1 <= len(finished) < 5
+    again = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "add --resume" in again.stderr
     resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
