@@ -93,14 +93,31 @@ def assert_complete_in_postgres(hosts, name, trials, max_iter):
     assert sorted(int(count) for _, count in per_run) == [max_iter // 5] * trials, per_run
 
 
-def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host(hosts, client):
+def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host_and_ctrl_c_detaches(hosts, client):
+    """Submitted from host C, Ctrl-C there detaches and the sweep goes on without C. A submitted
+    sweep followed to its end (its summary through the job's log): the killed-worker-host test."""
     spec = laptop_spec(hosts, "threehosts", 20)
     started = time.time()
     laptop = submit(hosts, spec)
-    stdout, stderr = laptop.communicate(timeout=900)
+    submitted = []
+
+    def submitted_line():
+        line = laptop.stderr.readline()
+        if "as job" in line:
+            submitted.append(line.split("as job ")[1].split(";")[0])
+        return bool(submitted)
+
+    wait_for(submitted_line, 120, "the submitted line", laptop)
+    laptop.send_signal(signal.SIGINT)                                 # Ctrl-C
+    _, stderr = laptop.communicate(timeout=60)
+    assert laptop.returncode == 0, stderr
+    assert f"detached: sweep threehosts goes on in job {submitted[0]}" in stderr
+    assert "ray job logs --follow" in stderr and "ray job stop" in stderr
+    deadline = time.time() + 900                                     # the sweep goes on without host C
+    while job_status(hosts, submitted[0]) not in ("SUCCEEDED", "FAILED", "STOPPED") and time.time() < deadline:
+        time.sleep(2)
     wall = time.time() - started
-    assert laptop.returncode == 0, f"{stdout[-2000:]}\n{stderr[-5000:]}"
-    assert "submitted to the Ray cluster at" in stderr and "sweep threehosts: 2 finished" in stderr, stderr[-3000:]
+    assert job_status(hosts, submitted[0]) == "SUCCEEDED"
     nodes = hosts.alive_nodes()
     runs = trial_runs(client, "threehosts")
     assert len(runs) == 2
@@ -134,31 +151,7 @@ def test_a_sweep_submitted_from_a_host_without_ray_runs_on_the_worker_host(hosts
     assert no_user.returncode == 2 and "refused the request (HTTP 401" in no_user.stderr, no_user.stderr[-3000:]
     assert not (hosts.root / "no-user").exists()
     print(f"three hosts: nodes {sorted(set(nodes.values()))}, trials on {placed}, 2 runs FINISHED in PostgreSQL; "
-          f"request without credentials: 401; submitted from C, sweep wall time {wall:.0f} s")
-
-
-def test_ctrl_c_detaches_and_the_sweep_goes_on(hosts, client):
-    spec = laptop_spec(hosts, "detached", 20)
-    laptop = submit(hosts, spec)
-    submitted = []
-
-    def submitted_line():
-        line = laptop.stderr.readline()
-        if "as job" in line:
-            submitted.append(line.split("as job ")[1].split(";")[0])
-        return bool(submitted)
-
-    wait_for(submitted_line, 120, "the submitted line", laptop)
-    laptop.send_signal(signal.SIGINT)                                 # Ctrl-C
-    _, stderr = laptop.communicate(timeout=60)
-    assert laptop.returncode == 0, stderr
-    assert f"detached: sweep detached goes on in job {submitted[0]}" in stderr
-    assert "ray job logs --follow" in stderr and "ray job stop" in stderr
-    deadline = time.time() + 900                                     # the sweep goes on without host C
-    while job_status(hosts, submitted[0]) not in ("SUCCEEDED", "FAILED", "STOPPED") and time.time() < deadline:
-        time.sleep(2)
-    assert job_status(hosts, submitted[0]) == "SUCCEEDED"
-    assert_complete_in_postgres(hosts, "detached", 2, 20)
+          f"request without credentials: 401; submitted from C (detached), sweep wall time {wall:.0f} s")
 
 
 def test_a_killed_worker_host_resumes_its_trial_from_the_checkpoint_into_the_same_run(hosts, client):
@@ -186,6 +179,7 @@ def test_a_killed_worker_host_resumes_its_trial_from_the_checkpoint_into_the_sam
         if laptop.poll() is None:
             laptop.kill()
     assert laptop.returncode == 0, f"{stdout[-2000:]}\n{stderr[-5000:]}"
+    assert "submitted to the Ray cluster at" in stderr and "sweep hostkill: 2 finished" in stderr, stderr[-3000:]
     assert "failed; Ray retries it from its last checkpoint" in stderr
     runs = trial_runs(client, "hostkill")
     assert len(runs) == 2 and len({r.data.params["ray_trial_id"] for r in runs}) == 2      # none doubled
