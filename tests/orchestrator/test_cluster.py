@@ -74,15 +74,39 @@ def assert_complete(cluster, name, max_iter):
     return client, children
 
 
-def test_trials_run_on_both_nodes_and_log_to_the_server(cluster, tmp_path):
+def test_trials_run_on_both_nodes_and_a_30_second_mlflow_outage_loses_no_metric(cluster, tmp_path):
+    """Trials on the head and the worker node log to the server, which is stopped for 30 s while
+    they train. First in this file: the next test kills the worker node."""
     start = time.time()
-    stdout, stderr = finish(start_sweep(cluster, spec_file(tmp_path, "cluster", max_iter=20), tmp_path / "storage"))
+    process = start_sweep(cluster, spec_file(tmp_path, "outage", max_iter=60), tmp_path / "storage")
+
+    def reported_10():
+        client, children = runs(cluster, "outage")
+        return any(steps(client, r, "loss/generator")[-1:] >= [10] for r in children)
+
+    try:
+        wait_for(reported_10, 600, "a trial past iteration 10", process)
+        cluster.stop_mlflow()
+        down = time.time()
+        time.sleep(30)
+        cluster.start_mlflow()
+        up = time.time()
+        print(f"MLflow server down for {up - down:.1f} s")
+    except BaseException:
+        process.kill()
+        raise
+    stdout, stderr = finish(process)
     wall = time.time() - start
-    _, children = assert_complete(cluster, "cluster", 20)
+    client, children = assert_complete(cluster, "outage", 60)
     alive = cluster.alive_nodes()
     nodes = Counter(alive.get(r.data.tags["ray_node_id"], "unknown") for r in children)
     assert set(nodes) == {"head", "worker"}, nodes
-    print(f"placement {dict(nodes)}; sweep wall time {wall:.1f} s")
+    # reports made while the server was down reached it afterwards (the timestamp is the report's)
+    during = [m for r in children for m in client.get_metric_history(r.info.run_id, "loss/generator")
+              if down * 1000 <= m.timestamp <= up * 1000]
+    assert during, "no report fell into the outage: the test did not test it"
+    print(f"placement {dict(nodes)}; sweep wall time {wall:.1f} s; {len(during)} reports made during the "
+          "outage arrived later")
 
 
 def test_killed_worker_node_trials_finish_on_the_survivor(cluster, tmp_path):
@@ -115,30 +139,3 @@ def test_killed_worker_node_trials_finish_on_the_survivor(cluster, tmp_path):
     assert list(cluster.alive_nodes().values()) == ["head"]
     print(f"node kill: run {killed['run']} moved {[n[:8] for n in moved]}; sweep ended "
           f"{time.time() - killed['time']:.0f} s after the kill")
-
-
-def test_mlflow_outage_of_30_seconds_loses_no_metric(cluster, tmp_path):
-    process = start_sweep(cluster, spec_file(tmp_path, "outage", max_iter=60), tmp_path / "storage")
-
-    def reported_10():
-        client, children = runs(cluster, "outage")
-        return any(steps(client, r, "loss/generator")[-1:] >= [10] for r in children)
-
-    try:
-        wait_for(reported_10, 600, "a trial past iteration 10", process)
-        cluster.stop_mlflow()
-        down = time.time()
-        time.sleep(30)
-        cluster.start_mlflow()
-        up = time.time()
-        print(f"MLflow server down for {up - down:.1f} s")
-    except BaseException:
-        process.kill()
-        raise
-    stdout, stderr = finish(process)
-    client, children = assert_complete(cluster, "outage", 60)
-    # reports made while the server was down reached it afterwards (the timestamp is the report's)
-    during = [m for r in children for m in client.get_metric_history(r.info.run_id, "loss/generator")
-              if down * 1000 <= m.timestamp <= up * 1000]
-    assert during, "no report fell into the outage: the test did not test it"
-    print(f"{len(during)} reports made during the outage arrived later")
