@@ -12,7 +12,7 @@ import yaml
 from orchestrator.dry_run import print_trials, trials_table
 from orchestrator.sweep_spec import load_sweep_spec
 
-from .sweep_helpers import SMOKE
+from .sweep_helpers import SMOKE, child_runs
 
 
 class Terminal(io.StringIO):
@@ -78,3 +78,18 @@ def test_the_command_on_a_real_terminal_prints_the_table(tmp_path):
     lines = shown.decode().splitlines()
     assert lines[0].split() == ["trial", "lr_generator", "recon_weight_encoder"] and len(lines) == 6, lines
     assert out.stderr.strip() == "smoke: 4 trials; their checkpoints need about 171.8 MiB on --storage"
+
+
+def test_the_tables_numbers_are_the_sweeps_run_names(smoke_sweep):
+    """Row N of the table is the trial whose Ray Tune and MLflow run names end in _0000N."""
+    storage, sweep, _ = smoke_sweep
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    rows = trials_table(load_sweep_spec(SMOKE)).splitlines()[1:-1]
+    _, _, children = child_runs(storage, "smoke")
+    by_number = {int(run.info.run_name.rsplit("_", 1)[1]): run.data.params for run in children}
+    assert len(by_number) == len(rows) == 4
+    for row in rows:
+        number, lr_generator, recon_weight_encoder = row.split()
+        params = by_number[int(number)]
+        assert float(params["lr_generator"]) == float(lr_generator)
+        assert float(params["recon_weight_encoder"]) == float(recon_weight_encoder)
