@@ -10,11 +10,12 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run(script: str, *args: str, timeout: int = 600, returncode: int = 0) -> subprocess.CompletedProcess:
+def run(script: str, *args: str, timeout: int = 600, returncode: int = 0,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python benchmarks/<script> args...``; fails the test with the script's stderr unless it exits
     with ``returncode``."""
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, env=env)
     assert out.returncode == returncode, out.stderr[-3000:]
     return out
 
