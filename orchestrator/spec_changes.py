@@ -11,16 +11,14 @@ A comment, the ``description`` and the YAML's layout are not read at all.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+from trainer.config import whole_number
 
 ORDERED = {"grid"}             # mappings whose key order is part of the sweep
 WHERE = {"trial.data_root"}    # settings of where the sweep runs, free to change on --resume
 SHOWN_CHARS = 60               # a value longer than this is cut in the message
 SHOWN_CHANGES = 3              # changes named in the message; the rest are counted
-
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
 
 def spec_changes(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Each setting that differs, as 'PATH: was X, now Y' (or added / removed), in the order of the
@@ -68,14 +66,7 @@ def _same(then: Any, now: Any) -> bool:
         return isinstance(then, dict) and isinstance(now, dict) and not _mapping_changes(then, now, "")
     if isinstance(then, bool) or isinstance(now, bool):
         return then is now
-    return _number(then) == _number(now)
-
-
-def _number(value: Any) -> Any:
-    """A number written as a string ('1e-4') as that number; anything else as it is."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        return float(value)
-    return value
+    return then == now or whole_number(then) == whole_number(now)    # '1e-4' as YAML leaves it
 
 
 def _shown(value: Any) -> str:
