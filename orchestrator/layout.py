@@ -7,12 +7,14 @@ On disk, under the sweep's ``--storage`` folder::
     mlflow.db                       the default SQLite tracking store (+ mlartifacts/)
     <name>.sweep.json               the sweep's state (sweep_state.SweepState)
     <name>.driver.lock              held (flock) by the one driver running the sweep; who holds it
+    <name>.tune-state.zip           the last complete save of Ray Tune's experiment state (tune_state_copy)
     <name>/                         Ray Tune's experiment folder
         trial_<id>/work/            one Ray Tune trial's own folder
             checkpoint/             its checkpoints (fused: checkpoints/<k>/, work/<k>/ per trial)
             samples/                sample and reconstruction grids
             latent/                 codes of test images from the final evaluation
             mlflow_run.json         its MLflow run id, written before the first checkpoint
+        unreadable-state-<time>/    Ray Tune's state files that --resume found cut short, moved aside
 
 MLflow metric names carry a section, so the UI groups them: ``loss/<loss>`` (the training losses
 of Algorithm 1), ``critic/neg_w_val`` and ``critic/neg_w_test`` (the independent critic),
@@ -34,6 +36,8 @@ ARTIFACTS = "mlartifacts"
 STATE_SUFFIX = ".sweep.json"
 DRIVER_LOCK_SUFFIX = ".driver.lock"
 ASHA_STATE_SUFFIX = ".asha.pkl"                 # the ASHA scheduler's rungs, for --resume
+TUNE_STATE_COPY_SUFFIX = ".tune-state.zip"      # Ray Tune's experiment state as last saved whole, for --resume
+UNREADABLE_STATE = "unreadable-state-"          # + a time: Ray Tune's files that --resume could not read back
 CLASSIFIER_SUFFIX = ".classifier.pt"            # the in-domain classifier a sweep's final evaluation reads
 TRIAL_LOCK = "trial.lock"                       # in `orchestrate trial`'s --out, held while it trains
 WORK = "work"
@@ -56,6 +60,10 @@ def driver_lock_path(storage: Path, name: str) -> Path:
 
 def asha_state_path(storage: Path, name: str) -> Path:
     return storage / f"{name}{ASHA_STATE_SUFFIX}"
+
+
+def tune_state_copy_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{TUNE_STATE_COPY_SUFFIX}"
 
 
 def classifier_copy_path(storage: Path, name: str) -> Path:

@@ -26,6 +26,7 @@ from .spec_yaml import read_yaml
 from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState, started_in
+from .tune_state_copy import check_resumable
 from .writable import check_writable_folder
 
 CONNECT_TIMEOUT_S = 5.0
@@ -84,6 +85,8 @@ def check_restorable(spec: SweepSpec, storage: Path, resume: bool) -> None:
         holds = f" (it holds {', '.join(held)})" if held else ""
         raise UsageError(f"nothing to resume: no sweep {spec.name!r} in {storage}{holds}; pass the --storage it ran "
                          "with, or run it without --resume")
+    if resume:
+        check_resumable(storage, spec.name)
 
 
 def spec_content(spec: SweepSpec) -> dict:

@@ -30,6 +30,7 @@ from .stop_signals import Stopping, stop_signals
 from .sweep_classifier import final_classifier_state
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState
+from .tune_state_copy import has_saved, no_fresh_start, replace_cut_short_state
 from .wording import command, counted
 from .writable import disk_full
 
@@ -75,6 +76,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
         check_evaluation_fits(spec, options.address)
         stopping.check()                      # a Ctrl-C dropped while Ray started: before any run exists
         with driver_lock(storage, spec.name):
+            if options.resume and (line := replace_cut_short_state(storage, spec.name)):
+                _log(line)
             state = open_sweep_run(spec, storage, checked)
             ray_gone.before_exit = functools.partial(tracking.interrupt_sweep_runs, state.tracking_uri,
                                                      state.experiment_id, state.parent_run_id)
@@ -325,10 +328,12 @@ def fit(spec: SweepSpec, storage: Path, trainable, settings: TrialSettings, opti
 
     ProgressLines.completed = set()
     tuner = build_tuner(spec, storage, trainable, settings, options.resume, options.verbose)
-    if options.verbose:
-        return tuner.fit()
-    with contextlib.redirect_stdout(io.StringIO()):
-        return tuner.fit()
+    saved = options.resume and has_saved(storage, spec.name)
+    with no_fresh_start(storage / spec.name) if saved else contextlib.nullcontext():
+        if options.verbose:
+            return tuner.fit()
+        with contextlib.redirect_stdout(io.StringIO()):
+            return tuner.fit()
 
 
 def record_outcome(spec: SweepSpec, storage: Path, state: SweepState, results) -> dict[str, int]:

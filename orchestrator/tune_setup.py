@@ -11,6 +11,7 @@ from . import layout
 from .progress import ProgressLines
 from .settings import TrialSettings
 from .sweep_spec import SweepSpec
+from .tune_state_keeper import KeepTuneState
 
 
 def param_space(spec: SweepSpec, settings: TrialSettings) -> dict[str, Any]:
@@ -144,6 +145,6 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
-                                 total_iterations=spec.total_iterations)])
+                                 total_iterations=spec.total_iterations), KeepTuneState()])
     return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec, storage),
                       run_config=run_config)

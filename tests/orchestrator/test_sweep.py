@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -322,7 +323,9 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     """ASHA stops trials, Ray Tune saves them as ended, then the driver is killed outright (the OOM
     killer): the stops were in no file of the sweep's, so every --resume said "2 of 8 trials
     unfinished" (exit code 130) and never closed the sweep's run. Each stop also gets its progress
-    line (the counts went from "0 done" to "2 done" without a word)."""
+    line (the counts went from "0 done" to "2 done" without a word). Ray Tune's experiment state in
+    the storage is cut short before the resume, as a full disk leaves it: the resume takes Ray
+    Tune's own staging copy on this node (the driver's), newer than the sweep's kept copy."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
                 independent_critic={"enabled": False}, evaluation={"samples": 0})
@@ -337,9 +340,14 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     deadline = time.time() + 60                  # its trials' workers outlive it by a second or two
     while ray_trial_workers() and time.time() < deadline:
         time.sleep(0.5)
+    saved = max((tmp_path / "asha_killed").glob("experiment_state-*.json"))   # and a full disk cut it short
+    saved.write_bytes(saved.read_bytes()[:1000])
     resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (f"sweep asha_killed: Ray Tune's state in {tmp_path / 'asha_killed'} was cut short ({saved.name}: "
+            "JSONDecodeError: ") in resumed.stderr, resumed.stderr
+    assert "resuming from Ray Tune's staging copy on this node, saved at 20" in resumed.stderr
     stopped = int(re.search(r"sweep asha_killed: \d+ finished, 0 diverged, (\d+) stopped early, 0 failed",
                             resumed.stderr)[1])
     assert stopped >= 1
@@ -358,7 +366,11 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
     failed on every retry until the restore was given the sweep's parameter space. 5 samples over
     the grid's 4 combinations: a sample that repeats one trains with the next seed, before the
     interrupt and after it (the searcher's counts survive the restore). A grid search's resume:
-    the driver-killed, full-storage and Slurm tests."""
+    the driver-killed, full-storage and Slurm tests. Before the resume, Ray Tune's experiment state
+    and its searcher's in the storage are cut short, as a disk that fills while Ray Tune copies them
+    there leaves them: Ray Tune started every trial afresh then (new trials, new runs); the resume
+    now takes the sweep's kept copy of Ray Tune's last save (on another node, as here, where Ray
+    Tune's own staging copy is not: the SIGKILLed ASHA sweep's test resumes from that one)."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="tuned", search="optuna", num_samples=5, metric="critic_neg_w_test", mode="max")
     spec["trial"]["max_iter"] = 40
@@ -383,9 +395,22 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
     assert 1 <= len(finished) < 5
     again = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "add --resume" in again.stderr
-    resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
-                             timeout=900)
+    experiment = tmp_path / "tuned"
+    cut = [f for pattern in ("experiment_state-*.json", "searcher-state-*.pkl") for f in experiment.glob(pattern)]
+    assert len(cut) == 2, cut
+    for state in cut:
+        state.write_bytes(state.read_bytes()[:state.stat().st_size // 2])
+    other_node = tempfile.mkdtemp(prefix="ray", dir="/tmp")     # short: Ray's socket paths go under it
+    try:                                                        # no staging copy of Ray Tune's there
+        resumed = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True,
+                                 timeout=900, env={**os.environ, "RAY_TMPDIR": other_node})
+    finally:
+        shutil.rmtree(other_node, ignore_errors=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"sweep tuned: Ray Tune's state in {experiment} was cut short (" in resumed.stderr, resumed.stderr
+    assert "resuming from the copy kept at 20" in resumed.stderr
+    assert f"({layout.tune_state_copy_path(tmp_path, 'tuned')}); the files it replaced are in " in resumed.stderr
+    assert {f.name for f in cut} <= {f.name for f in experiment.glob(f"{layout.UNREADABLE_STATE}*/*")}
     assert "sweep tuned: 5 finished, 0 diverged, 0 stopped early, 0 failed" in resumed.stderr, resumed.stderr
     assert "A new study created" not in resumed.stderr
     assert_all_finished_once(tmp_path, "tuned", 5, 40, finished)
