@@ -47,9 +47,26 @@ def _keep_copy(dataset: str, data_root: str | None, copy: Path) -> None:
 
     data = load_dataset(dataset, data_root, log=_log)
     load_or_train_classifier(data, device="cuda" if torch.cuda.is_available() else "cpu", log=_log)
+    warn_if_short(dataset, classifier_path(data))
     kept = classifier_path(data).read_bytes()
     copy.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(copy, lambda tmp: tmp.write_bytes(kept))
+
+
+def warn_if_short(dataset: str, path: Path) -> None:
+    """A kept classifier trained fewer steps than the metrics are defined with (docs/metrics.md),
+    say `orchestrate classifier train --steps 20 --replace`, scores the whole sweep: said once, at
+    its first start, since its figures are not comparable with those of the full one."""
+    from trainer.metrics.classifiers import default_steps, kept_classifier
+
+    kept = kept_classifier(path)
+    full = default_steps(dataset)
+    if kept is None or kept["steps"] is None or kept["steps"] >= full:
+        return
+    accuracy = f", test accuracy {100 * kept['test_accuracy']:.2f} %" if kept["test_accuracy"] is not None else ""
+    _log(f"warning: the kept {dataset} classifier ({path}) was trained {kept['steps']:,} steps{accuracy}, not the "
+         f"{full:,} its metrics are defined with; this sweep's inception scores, FIDs and mode counts read it: "
+         f"`orchestrate classifier train --dataset {dataset}` trains the full one")
 
 
 def classifier_of_sweep_trial(folder: Path):

@@ -4,10 +4,11 @@ import torch
 import yaml
 
 from orchestrator import layout
-from orchestrator.sweep_classifier import classifier_of_sweep_trial, final_classifier_state
+from orchestrator.sweep_classifier import classifier_of_sweep_trial, final_classifier_state, warn_if_short
 from orchestrator.sweep_spec import load_sweep_spec
 from trainer import load_dataset
 from trainer.metrics import load_or_train_classifier
+from trainer.metrics.classifiers import classifier_path
 
 from .sweep_helpers import spec_file
 
@@ -16,7 +17,7 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path, monkeypatch):
+def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path, monkeypatch, capsys):
     """A sweep interrupted, the kept digits classifier retrained (`orchestrate classifier train`),
     then --resume: the trials evaluated after the resume were scored by the new classifier and
     those before by the old one, so the sweep's inception scores, FIDs and mode counts mixed two
@@ -29,6 +30,14 @@ def test_a_resumed_sweep_evaluates_with_the_classifier_it_started_with(tmp_path,
 
     first = final_classifier_state(spec, storage, None, resume=False)
     assert same(first, started_with) and layout.classifier_copy_path(storage, "scored").is_file()
+    kept = classifier_path(data)                  # a short one scores the sweep: said at its first start
+    said = capsys.readouterr().err
+    assert f"warning: the kept digits classifier ({kept}) was trained 30 steps, test accuracy " in said
+    assert "%, not the 1,000 its metrics are defined with; this sweep's inception scores" in said
+    full = {**torch.load(kept, weights_only=True), "steps": 1000}     # as `classifier train` keeps the full one
+    torch.save(full, tmp_path / "full.pt")
+    warn_if_short("digits", tmp_path / "full.pt")
+    assert capsys.readouterr().err == ""
     retrained = load_or_train_classifier(data, steps=40, retrain=True, log=lambda m: None).state_dict()
     assert not same(retrained, started_with)
     assert same(final_classifier_state(spec, storage, None, resume=True), started_with)   # the sweep's copy
