@@ -370,7 +370,8 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
     and its searcher's in the storage are cut short, as a disk that fills while Ray Tune copies them
     there leaves them: Ray Tune started every trial afresh then (new trials, new runs); the resume
     now takes the sweep's kept copy of Ray Tune's last save (on another node, as here, where Ray
-    Tune's own staging copy is not: the SIGKILLed ASHA sweep's test resumes from that one)."""
+    Tune's own staging copy is not: the SIGKILLed ASHA sweep's test resumes from that one). A state
+    that reads back whole but that Ray Tune cannot restore stops the resume before it starts."""
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="tuned", search="optuna", num_samples=5, metric="critic_neg_w_test", mode="max")
     spec["trial"]["max_iter"] = 40
@@ -398,6 +399,17 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
     experiment = tmp_path / "tuned"
     cut = [f for pattern in ("experiment_state-*.json", "searcher-state-*.pkl") for f in experiment.glob(pattern)]
     assert len(cut) == 2, cut
+    # Ray Tune's state read as JSON, but not one it can restore from: the resume stops in one line
+    # and starts nothing (Ray Tune logged "Restarting experiment" and started every trial afresh)
+    whole, runs = cut[0].read_bytes(), len(child_runs(tmp_path, "tuned")[2])
+    cut[0].write_text("{}")
+    refused = subprocess.run(sweep_command(path, tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert (f"orchestrate sweep: error: --resume: Ray Tune could not read back the sweep's state in {experiment} "
+            "(KeyError: 'runner_data') and would have started every trial afresh, so it started none; "
+            ) in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and len(child_runs(tmp_path, "tuned")[2]) == runs
+    cut[0].write_bytes(whole)
     for state in cut:
         state.write_bytes(state.read_bytes()[:state.stat().st_size // 2])
     other_node = tempfile.mkdtemp(prefix="ray", dir="/tmp")     # short: Ray's socket paths go under it
