@@ -61,6 +61,21 @@ def why_unreadable(data: bytes) -> str | None:
     return None
 
 
+def holds_experiment_state(names) -> bool:
+    return any(name.startswith(EXPERIMENT_STATE) for name in names)
+
+
+def save_trouble(files: dict[str, bytes], where: str) -> str | None:
+    """Why a save (file name -> content) is not whole, or None: no experiment state, or a file
+    that does not read back."""
+    if not holds_experiment_state(files):
+        return f"{where} holds no experiment state"
+    for name, data in files.items():
+        if why := why_unreadable(data):
+            return f"{where}: {name}: {why}"
+    return None
+
+
 def state_files(folder: Path) -> list[Path]:
     """The state files at the top level of ``folder`` (an experiment folder or its staging folder)."""
     if not folder.is_dir():
@@ -85,20 +100,17 @@ def sessions(folder: Path) -> list[str]:
 def cut_short(experiment: Path) -> dict[str, str]:
     """The files of ``experiment`` that Ray Tune would fail to read back: name -> why ("missing":
     a session's files without the experiment state Ray Tune reads first)."""
-    files = read_back(experiment)
+    files, named = read_back(experiment), sessions(experiment)
     broken = {path.name: why for path in files if (why := why_unreadable(path.read_bytes()))}
-    if sessions(experiment) and not any(path.name.startswith(EXPERIMENT_STATE) for path in files):
-        broken[f"{EXPERIMENT_STATE}{sessions(experiment)[-1]}.json"] = "missing"
+    if named and not holds_experiment_state(path.name for path in files):
+        broken[f"{EXPERIMENT_STATE}{named[-1]}.json"] = "missing"
     return broken
 
 
 def trouble_with(files: dict[str, bytes], where: str, experiment: Path) -> str | None:
     """Why a save (file name -> content) cannot stand in for ``experiment``'s, or None."""
-    if not any(name.startswith(EXPERIMENT_STATE) for name in files):
-        return f"{where} holds no experiment state"
-    for name, data in files.items():
-        if why := why_unreadable(data):
-            return f"{where}: {name}: {why}"
+    if trouble := save_trouble(files, where):
+        return trouble
     tuner = experiment / TUNER_PKL
     if TUNER_PKL not in files and (not tuner.is_file() or why_unreadable(tuner.read_bytes())):
         return f"{where} holds no {TUNER_PKL}"
@@ -173,13 +185,11 @@ def keep_copy(staging: Path, experiment: Path, copy: Path) -> bool:
     """Ray Tune's latest save in ``staging`` (and ``tuner.pkl`` from ``experiment``) written whole
     to ``copy``, or nothing written (False): a file unreadable, or the write failed."""
     files = read_back(staging)
-    if not any(path.name.startswith(EXPERIMENT_STATE) for path in files):
-        return False
     tuner = experiment / TUNER_PKL
     if TUNER_PKL not in {path.name for path in files} and tuner.is_file():
         files.append(tuner)
     contents = {path.name: path.read_bytes() for path in files}
-    if any(why_unreadable(data) for data in contents.values()):
+    if save_trouble(contents, str(staging)) is not None:
         return False
 
     def write(tmp: Path) -> None:
@@ -234,7 +244,7 @@ def replace_cut_short_state(storage: Path, name: str) -> str | None:
 
 def has_saved(storage: Path, name: str) -> bool:
     """Whether Ray Tune has saved an experiment state of the sweep: then a restore must not fail."""
-    return any(path.name.startswith(EXPERIMENT_STATE) for path in state_files(storage / name))
+    return holds_experiment_state(path.name for path in state_files(storage / name))
 
 
 @contextlib.contextmanager
