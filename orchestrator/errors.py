@@ -9,6 +9,10 @@ class DiskFullError(UsageError):
     """A disk (or a quota) that filled while a command or a sweep's trial wrote to it."""
 
 
+class ResumeRefused(UsageError):
+    """A --resume stopped before any trial started (Ray Tune could not read back the sweep's state)."""
+
+
 class SpecError(ValueError):
     """A malformed spec file; the message names the file and the field."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from trainer.memory import in_binary_units
 
 from . import layout, placement, tracking
-from .errors import DiskFullError, SpecError, UsageError
+from .errors import DiskFullError, ResumeRefused, SpecError, UsageError
 from .local_node import runs_a_ray_node
 from .preflight import Checked, has_started, preflight
 from .process_locks import driver_lock
@@ -78,10 +78,10 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
         with driver_lock(storage, spec.name):
             if options.resume and (line := replace_cut_short_state(storage, spec.name)):
                 _log(line)
-            state = open_sweep_run(spec, storage, checked)
+            state, was = open_sweep_run(spec, storage, checked)
             ray_gone.before_exit = functools.partial(tracking.interrupt_sweep_runs, state.tracking_uri,
                                                      state.experiment_id, state.parent_run_id)
-            with failed_on_error(state, new=checked.state is None), full_storage_as_one_line(spec, storage):
+            with failed_on_error(state, was), full_storage_as_one_line(spec, storage):
                 settings = trial_settings(spec, storage, state, checked.data_root, cluster_gpus)
                 trainable = trainable_with_resources(spec, settings, classifier, cluster_gpus,
                                                      resumed=checked.state is not None)
@@ -247,33 +247,37 @@ def check_evaluation_fits(spec: SweepSpec, address: str | None) -> None:
     _log(f"warning: {what}, or add a node with more memory")
 
 
-def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> SweepState:
+def open_sweep_run(spec: SweepSpec, storage: Path, checked: Checked) -> tuple[SweepState, str | None]:
     """The sweep's experiment and parent run: created (and written to the state file) by a new
-    sweep, read back by --resume. The storage folder exists: the driver lock made it."""
+    sweep, read back by --resume. The storage folder exists: the driver lock made it. With the
+    state, the status the parent run had before --resume reopened it (None for a new sweep)."""
     experiment_id = tracking.ensure_experiment(checked.tracking_uri, spec.name, storage)
     if checked.state is not None:
         state = checked.state
         state.tracking_uri = checked.tracking_uri
         state.experiment_id = state.experiment_id or experiment_id
-        tracking.reopen_sweep_run(state.tracking_uri, state.parent_run_id)
-        return state
+        return state, tracking.reopen_sweep_run(state.tracking_uri, state.parent_run_id)
     parent = tracking.start_sweep_run(checked.tracking_uri, experiment_id, spec, spec.path.read_text(),
                                       spec.trial_count)
     state = SweepState(parent_run_id=parent, tracking_uri=checked.tracking_uri, experiment_id=experiment_id,
                        spec_sha256=checked.spec_sha256, storage=str(storage), spec=checked.spec_content)
     state.save(storage, spec.name)
-    return state
+    return state, None
 
 
 @contextlib.contextmanager
-def failed_on_error(state: SweepState, new: bool):
-    """A new sweep's parent run ends FAILED when the driver fails (an interruption, or a full
-    disk, leaves it RUNNING, for --resume)."""
+def failed_on_error(state: SweepState, was: str | None):
+    """A sweep whose driver fails: its parent run FAILED and its open trial runs interrupted (they
+    resume from their checkpoints), new or resumed. A full disk leaves them RUNNING, for --resume
+    once there is space; a --resume refused before any trial started leaves the parent run as it
+    was, ``was``."""
     try:
         yield
     except Exception as err:
-        if new and not isinstance(err, DiskFullError):
-            tracking.fail_sweep_run(state.tracking_uri, state.parent_run_id)
+        if isinstance(err, ResumeRefused) and was is not None:
+            tracking.restore_sweep_run(state.tracking_uri, state.parent_run_id, was)
+        elif not isinstance(err, DiskFullError):
+            tracking.interrupt_sweep_runs(state.tracking_uri, state.experiment_id, state.parent_run_id, "FAILED")
         raise
 
 

@@ -155,41 +155,48 @@ def start_sweep_run(uri: str, experiment_id: str, spec, spec_text: str, trial_co
     return run.info.run_id
 
 
-def fail_sweep_run(uri: str, run_id: str) -> None:
-    """Close a sweep's parent run as FAILED (the driver failed); best effort."""
-    try:
-        _client(uri).set_terminated(run_id, "FAILED")
-    except Exception as err:  # noqa: BLE001 - the driver's own error is the one to show
-        print(f"mlflow: could not mark the sweep run failed ({type(err).__name__})", file=sys.stderr)
-
-
 def trial_runs(client, experiment_id: str, parent_run_id: str) -> list:
     """A sweep's trial runs: every child run of its parent run."""
     return client.search_runs([experiment_id], filter_string=layout.children_filter(parent_run_id),
                               max_results=layout.RUNS_SEARCHED)
 
 
-def interrupt_sweep_runs(uri: str, experiment_id: str, run_id: str) -> None:
-    """An interrupted sweep's parent run and its open trial runs as KILLED (trial status
-    ``interrupted``), not running, in the MLflow UI until --resume reopens them; best effort."""
+def interrupt_sweep_runs(uri: str, experiment_id: str, run_id: str, parent_status: str = "KILLED") -> None:
+    """An interrupted sweep's parent run (KILLED; FAILED where the driver failed) and its open
+    trial runs as KILLED (trial status ``interrupted``), not running, in the MLflow UI until
+    --resume reopens them; best effort."""
     try:
         client = _client(uri)
         for run in trial_runs(client, experiment_id, run_id):
             if run.info.status == "RUNNING":
                 client.set_tag(run.info.run_id, layout.STATUS_TAG, layout.INTERRUPTED)
                 client.set_terminated(run.info.run_id, run_status(layout.INTERRUPTED))
-        client.set_terminated(run_id, "KILLED")
+        client.set_terminated(run_id, parent_status)
     except Exception as err:  # noqa: BLE001 - the interruption's own line is the one to show
-        print(f"mlflow: could not mark the sweep's runs interrupted ({type(err).__name__}); they show as running",
-              file=sys.stderr)
+        print(f"mlflow: could not mark the sweep's runs {'interrupted' if parent_status == 'KILLED' else 'failed'} "
+              f"({type(err).__name__}); they show as running", file=sys.stderr)
 
 
-def reopen_sweep_run(uri: str, run_id: str) -> None:
+def reopen_sweep_run(uri: str, run_id: str) -> str:
     """A resumed sweep's parent run: RUNNING again (its trial runs reopen as their trials resume),
-    unless the sweep had finished (resumed, it finds every trial done and ends at once)."""
+    unless the sweep had finished (resumed, it finds every trial done and ends at once). Returns
+    the status it had."""
     client = _client(uri)
-    if client.get_run(run_id).info.status != "FINISHED":
+    was = client.get_run(run_id).info.status
+    if was != "FINISHED":
         client.update_run(run_id, "RUNNING")
+    return was
+
+
+def restore_sweep_run(uri: str, run_id: str, was: str) -> None:
+    """A resumed sweep's parent run back to the status ``was`` it had before --resume reopened it
+    (a resume refused before any trial started); best effort."""
+    try:
+        client = _client(uri)
+        if client.get_run(run_id).info.status != was:
+            client.update_run(run_id, was)
+    except Exception as err:  # noqa: BLE001 - the refusal's own line is the one to show
+        print(f"mlflow: could not set the sweep run back to {was} ({type(err).__name__})", file=sys.stderr)
 
 
 def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:

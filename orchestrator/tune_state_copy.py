@@ -35,7 +35,7 @@ from pathlib import Path
 from trainer.checkpoint import atomic_write
 
 from . import layout
-from .errors import UsageError
+from .errors import ResumeRefused, UsageError
 
 EXPERIMENT_STATE = "experiment_state-"          # + Ray Tune's session (a time) + ".json"
 TUNER_PKL = "tuner.pkl"                         # written once, when the sweep started
@@ -249,7 +249,7 @@ def has_saved(storage: Path, name: str) -> bool:
 
 @contextlib.contextmanager
 def no_fresh_start(experiment: Path):
-    """Inside, Ray Tune failing to restore a sweep's saved state raises a UsageError (from its
+    """Inside, Ray Tune failing to restore a sweep's saved state raises ResumeRefused (from its
     "Failed to restore the run state" log line, which Ray Tune writes before it starts the trials
     afresh) instead of going on."""
     logger = logging.getLogger(CONTROLLER_LOGGER)
@@ -257,7 +257,7 @@ def no_fresh_start(experiment: Path):
     def refuse(record: logging.LogRecord) -> bool:
         if record.getMessage().startswith(RESTORE_FAILED):
             err = record.exc_info[1] if record.exc_info else None
-            raise UsageError(
+            raise ResumeRefused(
                 f"--resume: Ray Tune could not read back the sweep's state in {experiment} ({type(err).__name__}: "
                 f"{' '.join(str(err).split())[:200]}) and would have started every trial afresh, so it started "
                 f"none; to start the sweep afresh, move {experiment} aside and run it without --resume") from err

@@ -409,6 +409,7 @@ def test_an_interrupted_optuna_search_resumes_its_samples_and_repeats_no_trial(t
             "(KeyError: 'runner_data') and would have started every trial afresh, so it started none; "
             ) in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr and len(child_runs(tmp_path, "tuned")[2]) == runs
+    assert_marked_interrupted(tmp_path, "tuned")                # as it was, not reopened as running
     cut[0].write_bytes(whole)
     for state in cut:
         state.write_bytes(state.read_bytes()[:state.stat().st_size // 2])

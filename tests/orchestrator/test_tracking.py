@@ -94,6 +94,22 @@ def test_ui_of_a_copied_store_says_where_its_artifacts_are_and_how_to_link_them(
     assert moved_artifact_notes("http://127.0.0.1:5000") == []                       # a server keeps its own
 
 
+def sweep_with_trial_runs(storage, name: str, trials: int):
+    """A sweep's parent run in a SQLite store under ``storage``, and its trials' runs: the first
+    finished, the others running."""
+    from orchestrator.tracking import TrialTracker, ensure_experiment, start_sweep_run
+
+    uri = default_tracking_uri(storage)
+    experiment = ensure_experiment(uri, name, storage)
+    spec = storage / f"{name}.yaml"
+    spec.write_text(f"name: {name}\n")
+    parent = start_sweep_run(uri, experiment, SimpleNamespace(name=name, search="grid", scheduler="fifo",
+                                                              grid={}, path=spec), "", trials)
+    trackers = [TrialTracker(uri, experiment, parent, f"{name}_{i}", {"lr": i}) for i in range(trials)]
+    trackers[0].finish("finished")
+    return uri, experiment, parent, trackers
+
+
 def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp_path):
     """The MLflow UI showed an interrupted sweep's parent run and its open trial runs as running
     (its clock going) for as long as nobody resumed it. Interrupted, they are KILLED with trial
@@ -105,22 +121,9 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     from orchestrator import layout
     from orchestrator.sweep import close_open_runs
     from orchestrator.sweep_state import SweepState
-    from orchestrator.tracking import (
-        TrialTracker,
-        ensure_experiment,
-        interrupt_sweep_runs,
-        reopen_sweep_run,
-        start_sweep_run,
-    )
+    from orchestrator.tracking import TrialTracker, interrupt_sweep_runs, reopen_sweep_run
 
-    uri = default_tracking_uri(tmp_path)
-    experiment = ensure_experiment(uri, "halted", tmp_path)
-    spec = tmp_path / "halted.yaml"
-    spec.write_text("name: halted\n")
-    parent = start_sweep_run(uri, experiment, SimpleNamespace(name="halted", search="grid", scheduler="fifo",
-                                                              grid={}, path=spec), "", 3)
-    trackers = [TrialTracker(uri, experiment, parent, f"halted_{i}", {"lr": i}) for i in range(3)]
-    trackers[0].finish("finished")
+    uri, experiment, parent, trackers = sweep_with_trial_runs(tmp_path, "halted", 3)
     interrupt_sweep_runs(uri, experiment, parent)
     client = MlflowClient(uri)
 
@@ -144,3 +147,49 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     ended = client.get_run(parent).info.end_time
     reopen_sweep_run(uri, parent)                  # a finished sweep resumed: it ends at once, as it was
     assert (client.get_run(parent).info.status, client.get_run(parent).info.end_time) == ("FINISHED", ended)
+
+
+def test_a_failing_driver_fails_its_sweep_new_or_resumed_and_a_refused_resume_changes_nothing(tmp_path):
+    """A resumed sweep whose driver failed stayed RUNNING in the MLflow UI (only a new sweep's
+    parent run was closed as FAILED). A driver that fails, new or resumed, closes the parent run as
+    FAILED and its open trial runs as interrupted; a full disk leaves them running for --resume; a
+    --resume refused before any trial started leaves the parent as it was, end time included."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import layout
+    from orchestrator.errors import DiskFullError, ResumeRefused
+    from orchestrator.sweep import failed_on_error
+    from orchestrator.sweep_state import SweepState
+    from orchestrator.tracking import TrialTracker, reopen_sweep_run
+
+    uri, experiment, parent, trackers = sweep_with_trial_runs(tmp_path, "broken", 2)
+    state = SweepState(parent_run_id=parent, tracking_uri=uri, experiment_id=experiment)
+    client = MlflowClient(uri)
+
+    def statuses():
+        runs = [client.get_run(t.run_id) for t in trackers]
+        return client.get_run(parent).info.status, [(r.info.status, r.data.tags.get(layout.STATUS_TAG)) for r in runs]
+
+    with pytest.raises(DiskFullError), failed_on_error(state, None):
+        raise DiskFullError("the disk is full")
+    assert statuses() == ("RUNNING", [("FINISHED", "finished"), ("RUNNING", "running")])
+    with pytest.raises(RuntimeError), failed_on_error(state, None):
+        raise RuntimeError("the driver broke")
+    assert statuses() == ("FAILED", [("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)])
+    ended = client.get_run(parent).info.end_time
+
+    was = reopen_sweep_run(uri, parent)
+    assert was == "FAILED" and client.get_run(parent).info.status == "RUNNING"
+    with pytest.raises(ResumeRefused), failed_on_error(state, was):
+        raise ResumeRefused("--resume: Ray Tune could not read back the sweep's state")
+    assert statuses() == ("FAILED", [("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)])
+    assert client.get_run(parent).info.end_time == ended
+
+    was = reopen_sweep_run(uri, parent)
+    resumed = TrialTracker(uri, experiment, parent, "broken_1", {"lr": 1}, state=trackers[1].state())
+    resumed.add({"loss/generator": 1.0}, 10)
+    assert resumed.flush()
+    assert statuses() == ("RUNNING", [("FINISHED", "finished"), ("RUNNING", "running")])
+    with pytest.raises(RuntimeError), failed_on_error(state, was):
+        raise RuntimeError("the resumed driver broke")
+    assert statuses() == ("FAILED", [("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)])

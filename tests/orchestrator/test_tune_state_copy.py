@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from orchestrator import layout
-from orchestrator.errors import UsageError
+from orchestrator.errors import ResumeRefused, UsageError
 from orchestrator.tune_state_copy import (
     CONTROLLER_LOGGER,
     check_resumable,
@@ -174,7 +174,7 @@ def test_ray_tunes_failed_restore_is_an_error_not_a_fresh_start(tmp_path):
         try:
             raise KeyError("runner_data")
         except KeyError:
-            with pytest.raises(UsageError) as refused:
+            with pytest.raises(ResumeRefused) as refused:
                 logger.exception("Failed to restore the run state.")
     assert str(refused.value).startswith(f"--resume: Ray Tune could not read back the sweep's state in "
                                          f"{tmp_path / 'full'} (KeyError: 'runner_data') and would have started "
