@@ -61,12 +61,19 @@ def trial_iterations(trial) -> tuple[int, int]:
     return len(members), max(int(hp["max_iter"]) for hp in members)
 
 
+def report_every(trial) -> int:
+    """How many iterations apart a Ray Tune trial (one trial, or a fused group) reports."""
+    return min(int(hp["report_every"]) for hp in trial_members(trial.config["hp"]))
+
+
 class ProgressLines(Callback):
     """``total``: Ray Tune trials the sweep runs; ``total_iterations``: trial-iterations of all its
-    trials (the basis of the time-left estimate)."""
+    trials (the basis of the time-left estimate); ``final_evaluation``: whether trials end with one."""
 
-    def __init__(self, total: int, total_iterations: int = 0, every_s: float = 5.0, quiet_s: float = 60.0):
+    def __init__(self, total: int, total_iterations: int = 0, every_s: float = 5.0, quiet_s: float = 60.0,
+                 final_evaluation: bool = False):
         self.total = total
+        self.final_evaluation = final_evaluation
         self.total_iterations = total_iterations
         self.every_s = every_s
         self.quiet_s = quiet_s                     # a line at least this often, report or not
@@ -83,6 +90,9 @@ class ProgressLines(Callback):
     # never wrote those to the sweep's state file). Kept on the class: on --resume Ray runs the
     # instance unpickled from the experiment, not the driver's.
     completed: set = set()
+    # Whether trials end with a final evaluation; on the class too, for the instance of a sweep
+    # started before it was kept (Ray Tune unpickles it on --resume)
+    final_evaluation: bool = False
     # The last failure of a trial for want of space on the sweep's storage (a DiskFullError), if
     # any: when the driver then fails too (its own writes), it says the disk is full
     full_disk: str = ""
@@ -104,9 +114,20 @@ class ProgressLines(Callback):
         if now - self.last < self.quiet_s or not trials:
             return
         self.last = now
-        every = min(int(hp["report_every"]) for t in trials for hp in trial_members(t.config["hp"]))
+        every = min(map(report_every, trials))
         waiting = "no report yet" if not self.first else f"no report for {duration(now - self.last_report)}"
-        self.say(now, trials, f"{waiting} (trials report every {every:,} iterations)")
+        self.say(now, trials, f"{waiting} (trials report every {every:,} iterations{self.last_stretch(trials)})")
+
+    def last_stretch(self, trials) -> str:
+        """Where a running trial has no report left but its last: that one comes after the trial's
+        final evaluation (the quickstart said "about 35s left", then a minute with no report)."""
+        ending = [t for t in trials if t.status == "RUNNING" and t.trial_id in self.reached
+                  and self.reached[t.trial_id] + report_every(t) >= trial_iterations(t)[1]]
+        if not ending or not self.final_evaluation:
+            return ""
+        if len(ending) == 1:
+            return f"; {ending[0].trial_id}'s last report comes after its final evaluation"
+        return f"; {len(ending)} trials' last reports come after their final evaluations"
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ProgressLines.completed.add(trial.trial_id)

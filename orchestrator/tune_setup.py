@@ -145,6 +145,7 @@ def build_tuner(spec: SweepSpec, storage: Path, trainable, settings: TrialSettin
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=layout.RAY_CHECKPOINTS_KEPT),
         callbacks=[ProgressLines(len(spec.tune_trials) if spec.search == "grid" else spec.num_samples,
-                                 total_iterations=spec.total_iterations), KeepTuneState()])
+                                 total_iterations=spec.total_iterations,
+                                 final_evaluation=spec.evaluation.samples > 0), KeepTuneState()])
     return tune.Tuner(trainable, param_space=param_space(spec, settings), tune_config=tune_config(spec, storage),
                       run_config=run_config)

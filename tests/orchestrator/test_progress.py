@@ -134,3 +134,29 @@ def test_a_quiet_minute_gets_a_line_saying_what_the_sweep_waits_for(capsys):
     progress.last_report -= 125
     progress.on_step_begin(3, trials)
     assert "| no report for 2m 05s (trials report every 500 iterations)" in capsys.readouterr().err
+
+
+def test_the_quiet_line_of_a_trials_last_stretch_says_its_last_report_follows_the_final_evaluation(capsys):
+    """The quickstart's trial reported iteration 1,750 of 2,000 "about 35s left", then went a
+    minute without a word: its last 250 iterations, then its final evaluation."""
+    trials = [trial("t0"), trial("t1")]
+    for each in trials:
+        each.config["hp"]["report_every"] = 10
+    progress = ProgressLines(total=2, final_evaluation=True)
+    progress.setup()
+
+    def quiet_line(reached):
+        for each, iteration in zip(trials, reached, strict=True):
+            progress.on_trial_result(0, trials, each, {layout.ITERATION: iteration})
+        capsys.readouterr()
+        progress.last -= 61
+        progress.on_step_begin(0, trials)
+        return capsys.readouterr().err.strip()
+
+    assert quiet_line([20, 20]).endswith("| no report for 0s (trials report every 10 iterations)")
+    assert quiet_line([30, 20]).endswith(
+        "| no report for 0s (trials report every 10 iterations; t0's last report comes after its final evaluation)")
+    assert quiet_line([30, 30]).endswith("(trials report every 10 iterations; 2 trials' last reports come after "
+                                         "their final evaluations)")
+    progress.final_evaluation = False                       # evaluation.samples: 0
+    assert quiet_line([30, 30]).endswith("| no report for 0s (trials report every 10 iterations)")
