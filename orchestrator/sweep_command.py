@@ -107,21 +107,33 @@ def check_port_free(port: int) -> None:
                              "server or pass another --port") from None
 
 
+# MLflow's own hint, for `mlflow ui` options (--host 0.0.0.0, --allowed-hosts) that `orchestrate ui`
+# does not have: the UI is for this machine, and another reaches it through a tunnel (the first line)
+MLFLOW_HOST_HINT = "[MLflow] Security middleware enabled with default settings (localhost-only)."
+
+
 def run_ui(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or layout.default_tracking_uri(Path(args.storage))
     if args.tracking_uri is None and not (Path(args.storage) / layout.DEFAULT_DB).is_file():
         raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
     check_port_free(args.port)
-    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}), on this machine only (from another: ssh -L "
+          f"{args.port}:127.0.0.1:{args.port} {socket.gethostname()}); Ctrl-C stops it", file=sys.stderr)
     for note in moved_artifact_notes(uri):
         print(note, file=sys.stderr)
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
                "--registry-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
     env = dict(os.environ)
-    if not args.verbose:        # a line per request (the UI polls), and each worker's start-up and warnings
-        command += ["--uvicorn-opts", "--no-access-log --log-level warning"]
-        env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"),
-                                                       "ignore:starlette.middleware.wsgi is deprecated"]))
-    return subprocess.call(command, env=env)
+    if args.verbose:
+        return subprocess.call(command, env=env)
+    # not a line per request (the UI polls), each worker's start-up and warnings, or MLflow's host hint
+    command += ["--uvicorn-opts", "--no-access-log --log-level warning"]
+    env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"),
+                                                   "ignore:starlette.middleware.wsgi is deprecated"]))
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace") as server:
+        for line in server.stderr:
+            if not line.startswith(MLFLOW_HOST_HINT):
+                print(line, end="", file=sys.stderr, flush=True)
+        return server.wait()

@@ -54,6 +54,9 @@ def test_ui_serves_the_store_on_loopback(tmp_path):
     # a line per request, and every server worker's start-up lines and deprecation warning, only with --verbose
     assert said.startswith(f"MLflow UI on http://127.0.0.1:{port} ") and "/api/2.0/mlflow" not in said, said
     assert "Deprecation" not in said and "Started server process" not in said and "Registry store" not in said, said
+    # MLflow's hint named `mlflow ui` options (--host 0.0.0.0, --allowed-hosts) this command does not have
+    assert f"on this machine only (from another: ssh -L {port}:127.0.0.1:{port} " in said.splitlines()[0], said
+    assert "--allowed-hosts" not in said, said
 
 
 def test_ui_without_a_store_is_one_clear_line(tmp_path):
