@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .dry_run import print_trials
 from .errors import UsageError
 from .job_submission import JobRequest, is_job_address, submit_sweep
 from .layout import DEFAULT_STORAGE
+from .mlflow_ui import serve
 from .storage_need import sweep_checkpoint_bytes
 from .sweep_spec import load_sweep_spec
 from .tracking import moved_artifact_notes
@@ -107,11 +107,6 @@ def check_port_free(port: int) -> None:
                              "server or pass another --port") from None
 
 
-# MLflow's own hint, for `mlflow ui` options (--host 0.0.0.0, --allowed-hosts) that `orchestrate ui`
-# does not have: the UI is for this machine, and another reaches it through a tunnel (the first line)
-MLFLOW_HOST_HINT = "[MLflow] Security middleware enabled with default settings (localhost-only)."
-
-
 def run_ui(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or layout.default_tracking_uri(Path(args.storage))
     if args.tracking_uri is None and not (Path(args.storage) / layout.DEFAULT_DB).is_file():
@@ -125,15 +120,9 @@ def run_ui(args: argparse.Namespace) -> int:
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
                "--registry-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
     env = dict(os.environ)
-    if args.verbose:
-        return subprocess.call(command, env=env)
-    # not a line per request (the UI polls), each worker's start-up and warnings, or MLflow's host hint
-    command += ["--uvicorn-opts", "--no-access-log --log-level warning"]
-    env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"),
-                                                   "ignore:starlette.middleware.wsgi is deprecated"]))
-    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace") as server:
-        for line in server.stderr:
-            if not line.startswith(MLFLOW_HOST_HINT):
-                print(line, end="", file=sys.stderr, flush=True)
-        return server.wait()
+    if not args.verbose:        # a line per request (the UI polls), and each worker's start-up and warnings
+        command += ["--uvicorn-opts", "--no-access-log --log-level warning"]
+        env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"),
+                                                       "ignore:starlette.middleware.wsgi is deprecated"]))
+    return serve(command, env, args.verbose)

@@ -1,6 +1,5 @@
 """`orchestrate ui` serves the MLflow UI of a sweep store on 127.0.0.1 only."""
 
-import os
 import signal
 import socket
 import subprocess
@@ -29,6 +28,8 @@ def listening_addresses(port: int) -> set[str]:
 
 @pytest.mark.slow
 def test_ui_serves_the_store_on_loopback(tmp_path):
+    """... and stops with the command: a SIGTERM to it alone left MLflow's server (uvicorn, its
+    workers, its job consumers) running and holding the port."""
     ensure_experiment(default_tracking_uri(tmp_path), "ui-check", tmp_path)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "--storage", str(tmp_path),
@@ -48,8 +49,12 @@ def test_ui_serves_the_store_on_loopback(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10",
                                    timeout=5).read()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)        # the command alone (timeout, kill): the server goes with it
         process.wait(timeout=30)
+    deadline = time.time() + 10
+    while listening_addresses(port) and time.time() < deadline:
+        time.sleep(0.5)
+    assert process.returncode == 128 + signal.SIGTERM and listening_addresses(port) == set()
     said = process.stderr.read().decode()
     # a line per request, and every server worker's start-up lines and deprecation warning, only with --verbose
     assert said.startswith(f"MLflow UI on http://127.0.0.1:{port} ") and "/api/2.0/mlflow" not in said, said
