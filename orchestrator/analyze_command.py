@@ -13,6 +13,7 @@ from .errors import UsageError
 from .layout import DEFAULT_STORAGE
 from .process_locks import driver_runs
 from .sweep_state import SweepState, own_store
+from .tracking import check_store_version
 from .wording import command, counted
 from .writable import check_writable_folder
 
@@ -108,6 +109,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     sweeps, given = [], {}
     for sweep in args.sweeps:
         name, uri, parent = resolve_sweep(sweep, Path(args.storage), args.tracking_uri)
+        check_store_version(uri)
         loaded = load_sweep(name, tracking_uri=uri, records=layout, parent_run_id=parent)
         if (same := given.get((loaded.tracking_uri, loaded.parent_run_id))) is not None:
             raise UsageError(f"{same} and {sweep} are the same sweep (run {loaded.parent_run_id} of {loaded.name}), "

@@ -26,6 +26,7 @@ from .spec_yaml import read_yaml
 from .storage_need import check_storage_room
 from .sweep_spec import SweepSpec
 from .sweep_state import SweepState, started_in
+from .tracking import check_store_version
 from .tune_state_copy import check_resumable
 from .writable import check_writable_folder
 
@@ -161,11 +162,13 @@ def resolve_tracking_uri(spec: SweepSpec, storage: Path, given: str | None, stat
 
 
 def check_tracking(uri: str) -> None:
-    """A tracking server or database answers within seconds; a SQLite store's folder is writable."""
+    """A tracking server or database answers within seconds; a SQLite store's folder is writable;
+    a database store is of this MLflow's schema."""
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+")[0]
     if scheme == "sqlite" or scheme == "file" or not parts.scheme:
-        return                                  # a local store: the storage check covers its folder
+        check_store_version(uri)                # a local store: the storage check covers its folder
+        return
     shown = layout.redact_uri(uri)
     port = parts.port or DEFAULT_PORTS.get(scheme)
     if not parts.hostname or port is None:
@@ -178,6 +181,7 @@ def check_tracking(uri: str) -> None:
                          f"{err.strerror or type(err).__name__}); start it, or pass another --tracking-uri") from None
     if scheme in ("http", "https"):
         _check_http(uri, shown)
+    check_store_version(uri)
 
 
 def _check_http(uri: str, shown: str) -> None:

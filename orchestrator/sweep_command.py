@@ -19,7 +19,7 @@ from .layout import DEFAULT_STORAGE
 from .mlflow_ui import serve
 from .storage_need import sweep_checkpoint_bytes
 from .sweep_spec import load_sweep_spec
-from .tracking import moved_artifact_notes
+from .tracking import check_store_version, moved_artifact_notes
 from .wording import counted
 
 SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
@@ -112,6 +112,7 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.tracking_uri is None and not (Path(args.storage) / layout.DEFAULT_DB).is_file():
         raise UsageError(f"no MLflow store in {args.storage}: run a sweep first or pass --storage/--tracking-uri")
     check_port_free(args.port)
+    check_store_version(uri)
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}), on this machine only (from another: ssh -L "
           f"{args.port}:127.0.0.1:{args.port} {socket.gethostname()}); Ctrl-C stops it", file=sys.stderr)
     for note in moved_artifact_notes(uri):

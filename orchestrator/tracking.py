@@ -9,6 +9,7 @@ so an outage loses no metric.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import layout
+from .errors import UsageError
+from .wording import mlflow_command
 
 TRACKING_URI_ENV = "ALPHAGAN_TRACKING_URI"    # the real tracking URI, to the trials by their environment
 SERVER_WAIT_S = 300.0          # how long a trial waits for an unreachable tracking server to return
@@ -104,6 +107,57 @@ def create_sqlite_store(uri: str, artifact_root: Path) -> None:
             pass
     finally:
         staging.unlink(missing_ok=True)
+
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")     # stores MLflow keeps a schema version in
+OTHER_SCHEMA = re.compile(r"Detected out-of-date database schema \(found version (\w+), but expected (\w+)\)")
+
+
+def check_store_version(uri: str) -> None:
+    """A database store whose schema is another MLflow's (results copied from a cluster, an MLflow
+    upgraded since the sweep ran) as one line saying how to upgrade it; MLflow refused it in a
+    traceback from wherever the store was first opened. A SQLite file not made yet is fine."""
+    if urlsplit(uri).scheme.split("+")[0] not in DATABASE_SCHEMES:
+        return                           # a tracking server upgrades its own database
+    store = layout.sqlite_path(uri)
+    if store is not None and not store.is_file():
+        return
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client(uri).search_experiments(max_results=1)
+    except MlflowException as err:
+        found = OTHER_SCHEMA.search(str(err))
+        if found is None:
+            raise
+        raise UsageError(store_version_line(uri, *found.groups())) from None
+
+
+def store_version_line(uri: str, found: str, expected: str) -> str:
+    """What to do with a store of schema ``found`` where this MLflow reads ``expected``."""
+    import mlflow
+
+    shown = layout.redact_uri(uri)
+    store = layout.sqlite_path(uri)
+    backup = f"cp {shlex.quote(str(store))} {shlex.quote(str(store) + '.bak')}" if store else "back it up"
+    upgrade = mlflow_command("db", "upgrade", uri) if shown == uri else "mlflow db upgrade <its URI, with its password>"
+    if not known_schema(found):
+        return (f"the MLflow store {shown} was written by an MLflow newer than this one ({mlflow.__version__}; "
+                f"its schema {found} is unknown here): open it with that MLflow (pip install -U mlflow)")
+    return (f"the MLflow store {shown} was written by an older MLflow (schema {found}; MLflow {mlflow.__version__} "
+            f"reads {expected}): {backup}, then upgrade it: {upgrade}")
+
+
+def known_schema(revision: str) -> bool:
+    """Whether ``revision`` is one of this MLflow's database migrations (an older schema it can
+    upgrade from), as its migration files are named; unknown where they cannot be listed."""
+    from importlib.resources import files
+
+    try:
+        versions = files("mlflow.store.db_migrations") / "versions"
+        return any(entry.name.startswith(f"{revision}_") for entry in versions.iterdir())
+    except (ModuleNotFoundError, OSError):
+        return True
 
 
 def ensure_experiment(uri: str, name: str, storage: Path) -> str:

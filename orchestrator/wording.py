@@ -30,3 +30,16 @@ def program() -> str:
 def command(*words: str) -> str:
     """``orchestrate WORDS...`` as a line to paste into a shell (paths with spaces quoted)."""
     return shlex.join([program(), *map(str, words)])
+
+
+def mlflow_command(*words: str) -> str:
+    """``mlflow WORDS...`` with the MLflow this Python runs, as the user can type it (the venv's
+    `.venv/bin/mlflow` where a bare `mlflow` would find another one, or none)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    name = "mlflow"
+    if os.path.exists(beside):
+        found = shutil.which("mlflow")
+        if not found or os.path.realpath(found) != os.path.realpath(beside):
+            relative = os.path.relpath(beside)
+            name = relative if not relative.startswith("..") else beside
+    return shlex.join([name, *map(str, words)])

@@ -1,15 +1,20 @@
 """The sweep's SQLite store appears whole: a process that opens it as soon as the file exists never
 races the driver's table creation (a CI run lost a sweep to exactly that)."""
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from orchestrator.layout import default_tracking_uri
 from orchestrator.tracking import create_sqlite_store
+
+from ..ports import free_port
 
 DRIVER = textwrap.dedent("""
     import sys
@@ -193,3 +198,55 @@ def test_a_failing_driver_fails_its_sweep_new_or_resumed_and_a_refused_resume_ch
     with pytest.raises(RuntimeError), failed_on_error(state, was):
         raise RuntimeError("the resumed driver broke")
     assert statuses() == ("FAILED", [("FINISHED", "finished"), ("KILLED", layout.INTERRUPTED)])
+
+
+def stamp_schema(store, revision: str) -> str:
+    """Write ``revision`` as the SQLite store's schema version; the version it had."""
+    import sqlite3
+
+    with sqlite3.connect(store) as connection:
+        (was,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    return was
+
+
+def test_a_store_of_another_mlflow_is_one_line_saying_what_to_do(tmp_path):
+    """A store written by a newer MLflow (a cluster's image, opened on a laptop with an older one),
+    or by an older one whose schema this MLflow does not upgrade by itself: MLflow refused it in a
+    traceback from wherever the store was opened first (`orchestrate analyze`, `ui`, `sweep`)."""
+    from importlib.resources import files
+
+    import mlflow
+
+    from orchestrator.tracking import check_store_version, ensure_experiment
+
+    uri = default_tracking_uri(tmp_path)
+    check_store_version(uri)                                     # no store yet: fine, and none made
+    assert not (tmp_path / "mlflow.db").exists()
+    check_store_version("http://127.0.0.1:1")                    # a server upgrades its own database
+    ensure_experiment(uri, "moved", tmp_path)
+    check_store_version(uri)
+    head = stamp_schema(tmp_path / "mlflow.db", "0123456789ab")       # each command opens the store afresh
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "ui", "--storage", str(tmp_path), "--port",
+                          str(free_port())], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr == (
+        f"orchestrate ui: error: the MLflow store {uri} was written by an MLflow newer than this one "
+        f"({mlflow.__version__}; its schema 0123456789ab is unknown here): open it with that MLflow (pip install -U "
+        "mlflow)\n"), out.stderr
+    older = next(entry.name.split("_")[0] for entry in (files("mlflow.store.db_migrations") / "versions").iterdir()
+                 if entry.name.endswith(".py") and not entry.name.startswith((head, "_")))
+    stamp_schema(tmp_path / "mlflow.db", older)
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "analyze", "moved", "--storage", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    store = tmp_path / "mlflow.db"
+    said = (f"orchestrate analyze: error: the MLflow store {uri} was written by an older MLflow (schema {older}; "
+            f"MLflow {mlflow.__version__} reads {head}): cp {store} {store}.bak, then upgrade it: ")
+    assert out.returncode == 2 and out.stderr.startswith(said), out.stderr
+    program = out.stderr.removeprefix(said).removesuffix(f" db upgrade {uri}\n")
+    assert os.path.samefile(shutil.which(program), Path(sys.executable).with_name("mlflow")), out.stderr   # this MLflow
+    spec = Path(__file__).parents[2] / "search_spaces" / "quickstart.yaml"
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(spec), "--storage",
+                          str(tmp_path / "new"), "--tracking-uri", uri], capture_output=True, text=True, timeout=120)
+    refused = f"orchestrate sweep: error: the MLflow store {uri} was written by an older MLflow"
+    assert out.returncode == 2 and out.stderr.splitlines()[-1].startswith(refused), out.stderr
+    assert not (tmp_path / "new").exists()                       # before anything starts
