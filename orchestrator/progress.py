@@ -11,6 +11,7 @@ from pathlib import Path
 from ray.tune import Callback
 
 from trainer import INTERRUPTED
+from trainer.loop_scaffold import duration
 
 from . import layout
 from .errors import DiskFullError
@@ -19,15 +20,6 @@ from .settings import trial_members
 SHOWN = (("generator", layout.loss_metric), ("discriminator", layout.loss_metric),
          ("critic_neg_w_test", layout.critic_metric))
 ENDED = ("TERMINATED", "ERROR")
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 def error_line(trial) -> str:

@@ -204,3 +204,24 @@ def test_cudnn_autotuning_on_cuda_only_and_restored(device, enabled, determinist
         with cudnn_autotuning(torch.device(device), enabled):
             assert torch.backends.cudnn.benchmark is inside
         assert torch.backends.cudnn.benchmark is False
+
+
+def test_a_training_run_without_a_terminal_gets_progress_lines_not_a_bar(tmp_path, data, capsys):
+    """nohup, a batch job's log, CI: tqdm's bar there was one line rewritten with a carriage return
+    twice a second, megabytes of log over a long trial. Without a terminal, a line a minute, and
+    one at the end."""
+    from trainer import loop_scaffold
+
+    bar = loop_scaffold.progress_bar(40, 10, "alphagan/digits")            # pytest's stderr: no terminal
+    assert isinstance(bar, loop_scaffold.ProgressLines)
+    bar.every_s = 0.0
+    bar.set_postfix({"generator": "1.5", "discriminator": "0.7"}, refresh=False)
+    bar.update()
+    line = capsys.readouterr().err
+    assert line.startswith("alphagan/digits: 11 / 40 it, ") and " it/s, about " in line, line
+    assert line.endswith(" left | generator=1.5, discriminator=0.7\n"), line
+    bar.close()
+    assert capsys.readouterr().err == ""                                   # said already
+    train(tiny_config(max_iter=6, report_every=3), checkpoint_dir=tmp_path / "run", data=data, progress=True)
+    said = capsys.readouterr().err
+    assert "\r" not in said and "6 / 6 it, " in said and "left" not in said.split("6 / 6 it, ")[1], said
