@@ -11,7 +11,7 @@ from pathlib import Path
 from ray.tune import Callback
 
 from trainer import INTERRUPTED
-from trainer.loop_scaffold import duration
+from trainer.progress import duration
 
 from . import layout
 from .errors import DiskFullError

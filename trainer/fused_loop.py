@@ -18,7 +18,8 @@ from .config import TrialConfig
 from .cuda_graphs import make_step
 from .data import ImageDataset, load_dataset
 from .fused import FusedAlgorithm, check_fusable, split
-from .loop_scaffold import log_stderr, progress_bar, training_loop
+from .loop_scaffold import log_stderr, training_loop
+from .progress import progress_bar
 from .trial_run import FINISHED, Report, TrialResult, TrialRun
 
 

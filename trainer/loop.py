@@ -13,7 +13,8 @@ from typing import Any
 from .config import TrialConfig
 from .cuda_graphs import make_step
 from .data import ImageDataset
-from .loop_scaffold import log_stderr, progress_bar, training_loop
+from .loop_scaffold import log_stderr, training_loop
+from .progress import progress_bar
 from .trial_run import DIVERGED, FINISHED, INTERRUPTED, Report, TrialResult, TrialRun
 
 __all__ = ["train", "Report", "TrialResult", "FINISHED", "DIVERGED", "INTERRUPTED"]

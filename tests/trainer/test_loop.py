@@ -210,10 +210,10 @@ def test_a_training_run_without_a_terminal_gets_progress_lines_not_a_bar(tmp_pat
     """nohup, a batch job's log, CI: tqdm's bar there was one line rewritten with a carriage return
     twice a second, megabytes of log over a long trial. Without a terminal, a line a minute, and
     one at the end."""
-    from trainer import loop_scaffold
+    from trainer import progress
 
-    bar = loop_scaffold.progress_bar(40, 10, "alphagan/digits")            # pytest's stderr: no terminal
-    assert isinstance(bar, loop_scaffold.ProgressLines)
+    bar = progress.progress_bar(40, 10, "alphagan/digits")                 # pytest's stderr: no terminal
+    assert isinstance(bar, progress.ProgressLines)
     bar.every_s = 0.0
     bar.set_postfix({"generator": "1.5", "discriminator": "0.7"}, refresh=False)
     bar.update()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..progress import progress_bar
 from .dataset import DatasetError, ImageDataset
 from .shared_cache import MANIFEST, cache_dir, cached_arrays, version_key
 
@@ -83,17 +84,17 @@ def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) 
     def decode() -> tuple[dict[str, np.ndarray], str]:
         log(f"celeba: decoding {len(names):,} faces from {images_dir} (crop {CROP}, resize {SIZE}); "
             f"cached in {cache_dir() / name} for every trial and next time")
-        from tqdm import tqdm
-
         decoded = {}
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for split, files in splits.items():
                 faces = np.empty((len(files), 3, SIZE, SIZE), dtype=np.uint8)
-                bar = tqdm(total=len(files), desc=f"celeba {split}", unit="img", disable=not progress)
+                bar = progress_bar(len(files), 0, f"celeba {split}", unit="img") if progress else None
                 for i, face in enumerate(pool.map(_preprocess, (images_dir / f for f in files))):
                     faces[i] = face
-                    bar.update()
-                bar.close()
+                    if bar is not None:
+                        bar.update()
+                if bar is not None:
+                    bar.close()
                 decoded[split] = faces
         return decoded, ""
 
