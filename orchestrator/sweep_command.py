@@ -20,7 +20,7 @@ from .mlflow_ui import serve
 from .storage_need import sweep_checkpoint_bytes
 from .sweep_spec import load_sweep_spec
 from .tracking import check_store_version, moved_artifact_notes
-from .wording import counted
+from .wording import counted, mlflow_program
 
 SWEEP_HELP = """Run a sweep spec's trials on Ray Tune, tracked in MLflow.
 
@@ -117,8 +117,7 @@ def run_ui(args: argparse.Namespace) -> int:
           f"{args.port}:127.0.0.1:{args.port} {socket.gethostname()}); Ctrl-C stops it", file=sys.stderr)
     for note in moved_artifact_notes(uri):
         print(note, file=sys.stderr)
-    mlflow = Path(sys.executable).with_name("mlflow")
-    command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
+    command = [mlflow_program(), "ui", "--backend-store-uri", uri,
                "--registry-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
     env = dict(os.environ)
     if not args.verbose:        # a line per request (the UI polls), and each worker's start-up and warnings

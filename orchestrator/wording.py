@@ -20,11 +20,17 @@ def program() -> str:
     ran = sys.argv[0] if sys.argv else ""
     if os.path.basename(ran) != "orchestrate":
         return "orchestrate"                    # python -m orchestrator.cli, a test, a Ray job
-    found = shutil.which("orchestrate")
-    if found and os.path.realpath(found) == os.path.realpath(ran):
-        return "orchestrate"
-    relative = os.path.relpath(ran)
-    return relative if not relative.startswith("..") else os.path.abspath(ran)
+    return as_typed(ran, "orchestrate")
+
+
+def as_typed(path: str, name: str) -> str:
+    """The program at ``path`` as the user can type it: ``name`` where the shell finds that one
+    under it, else its path (relative where it lies below this folder)."""
+    found = shutil.which(name)
+    if found and os.path.realpath(found) == os.path.realpath(path):
+        return name
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else os.path.abspath(path)
 
 
 def command(*words: str) -> str:
@@ -32,14 +38,14 @@ def command(*words: str) -> str:
     return shlex.join([program(), *map(str, words)])
 
 
+def mlflow_program() -> str:
+    """The `mlflow` of this Python's environment (the venv's, whether or not it is activated),
+    else whichever `mlflow` the shell finds."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return beside if os.path.exists(beside) else "mlflow"
+
+
 def mlflow_command(*words: str) -> str:
     """``mlflow WORDS...`` with the MLflow this Python runs, as the user can type it (the venv's
     `.venv/bin/mlflow` where a bare `mlflow` would find another one, or none)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    name = "mlflow"
-    if os.path.exists(beside):
-        found = shutil.which("mlflow")
-        if not found or os.path.realpath(found) != os.path.realpath(beside):
-            relative = os.path.relpath(beside)
-            name = relative if not relative.startswith("..") else beside
-    return shlex.join([name, *map(str, words)])
+    return shlex.join([as_typed(mlflow_program(), "mlflow"), *map(str, words)])
