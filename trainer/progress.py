@@ -12,13 +12,13 @@ def progress_bar(total: int, initial: int, description: str, unit: str = "it"):
     """A tqdm bar on a terminal; elsewhere (nohup, a batch job's log, CI) a line a minute: a bar
     there is one line rewritten with carriage returns twice a second, megabytes over a long trial."""
     if not sys.stderr.isatty():
-        return ProgressLines(total, initial, description, unit)
+        return PlainProgress(total, initial, description, unit)
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True, desc=description, mininterval=0.5)
 
 
-class ProgressLines:
+class PlainProgress:
     """tqdm's calls the loops make (update, set_postfix, close), as a line every ``every_s``:
     ``wgangp/digits: 1,200 / 200,000 it, 7.4 it/s, about 7h 28m left | discriminator=3.18``."""
 

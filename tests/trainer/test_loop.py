@@ -213,7 +213,7 @@ def test_a_training_run_without_a_terminal_gets_progress_lines_not_a_bar(tmp_pat
     from trainer import progress
 
     bar = progress.progress_bar(40, 10, "alphagan/digits")                 # pytest's stderr: no terminal
-    assert isinstance(bar, progress.ProgressLines)
+    assert isinstance(bar, progress.PlainProgress)
     bar.every_s = 0.0
     bar.set_postfix({"generator": "1.5", "discriminator": "0.7"}, refresh=False)
     bar.update()
