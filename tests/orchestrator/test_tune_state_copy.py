@@ -1,7 +1,7 @@
 """The kept copy of Ray Tune's experiment state, and --resume where the storage's is cut short
 (orchestrator/tune_state_copy.py). The files here have Ray Tune's names and formats (its
 experiment state is JSON; its searcher's state a pickle, even in a .json); a real sweep's copy,
-cut short and resumed, is in test_sweep.py's interrupted Optuna search."""
+cut short and resumed, is in test_sweep_resume.py's interrupted Optuna search."""
 
 import json
 import logging
