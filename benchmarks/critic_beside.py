@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--critic-width", type=float, default=0.5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     data = load_dataset("digits", log=lambda message: None)
     rates: dict[str, list[float]] = {"blocking": [], "beside": []}
     for _ in range(args.rounds):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,13 +33,22 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory):
     """Dataset and classifier caches go to a temporary folder, never to the user's home. Session
     scoped, so that it is in place before any module-scoped fixture trains a classifier."""
-    previous = os.environ.get("ALPHAGAN_CACHE")
-    os.environ["ALPHAGAN_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
-    yield
-    if previous is None:
-        os.environ.pop("ALPHAGAN_CACHE", None)
-    else:
-        os.environ["ALPHAGAN_CACHE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALPHAGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_ray_temp():
+    """The Ray instances the tests start keep their sessions in a folder of this test process's
+    own ($RAY_TMPDIR, inherited by every command and node they start): an `address="auto"` there,
+    or a resume's look for Ray Tune's staging copy, never finds a user's Ray or that of another
+    test run on the machine. Short: Ray's socket paths must fit 107 bytes."""
+    folder = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_TMPDIR", folder)
+        yield
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

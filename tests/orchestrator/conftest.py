@@ -23,6 +23,6 @@ def smoke_sweep(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_ray():
     """An in-process Ray instance of 2 CPUs for the critic actor's tests."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
     ray.shutdown()

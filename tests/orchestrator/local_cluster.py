@@ -153,6 +153,17 @@ class LocalCluster:
             except ProcessLookupError:
                 pass
 
+    def kill_ray(self) -> None:
+        """SIGKILL this cluster's Ray processes, known by the token they inherited. Not `ray stop`:
+        it kills every Ray process on the machine, a user's own cluster or another test's too."""
+        ours = f"RAY_AUTH_TOKEN={self.ray_env['RAY_AUTH_TOKEN']}".encode()
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and ours in (proc / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+
     # ----------------------------------------------------------------- all
     def start(self) -> LocalCluster:
         self.start_postgres()
@@ -162,7 +173,7 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=self.ray_env, capture_output=True, timeout=120)
+        self.kill_ray()
         self.stop_mlflow()
         stop_postgres(self.root, self._as_postgres)
         shutil.rmtree(self.root, ignore_errors=True)

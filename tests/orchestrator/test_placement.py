@@ -52,7 +52,8 @@ def test_eight_trials_and_their_critics_are_placed_on_one_gpu(tmp_path):
     and not a ninth."""
     spec = spec_with(tmp_path, {"cpus": 1, "gpus": "auto", "trials_per_gpu": 8}, {"cpus": 1, "gpus": "auto"})
     bundles = placement.bundles(spec, cluster_gpus=1)
-    ray.init(num_cpus=32, num_gpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=32, num_gpus=1, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
     try:
         groups = [placement_group(bundles, strategy="PACK") for _ in range(8)]
         assert all(group.wait(timeout_seconds=60) for group in groups)
@@ -88,7 +89,8 @@ def test_short_resources_agrees_with_ray_on_a_real_node(tmp_path, capsys):
     """On a 2-CPU Ray node: a group short_resources passes is placed by Ray; one it refuses is not."""
     fits = placement.bundles(spec_with(tmp_path, {"cpus": 1.5, "gpus": 0}, {"cpus": 0.5, "gpus": 0}), 0)
     too_big = placement.bundles(spec_with(tmp_path, {"cpus": 2, "gpus": 0}, {"cpus": 0.5, "gpus": 0}), 0)
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
     try:
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         assert placement.short_resources(fits, nodes) == [] and placement.short_resources(too_big, nodes) == ["CPU"]

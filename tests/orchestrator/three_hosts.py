@@ -173,7 +173,7 @@ class ThreeHosts:
 
     def alive_nodes(self) -> dict[str, str]:
         """{node id: host} of the cluster's live nodes, asked on host A."""
-        code = ("import ray, json; ray.init(address='auto', logging_level='ERROR'); "
+        code = (f"import ray, json; ray.init(address='{self.ip['A']}:6379', logging_level='ERROR'); "
                 "print('NODES', json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))")
         out = subprocess.run(self.on("A", [sys.executable, "-c", code]), env=self.node_env("A"),
                              capture_output=True, text=True, timeout=120, cwd=self.root)
@@ -216,15 +216,11 @@ class ThreeHosts:
         return self
 
     def stop(self) -> None:
-        for host in "BA":
-            if self.ns[host] in self.made:
-                subprocess.run(self.on(host, [str(BIN / "ray"), "stop", "--force"]), env=self.node_env(host),
-                               capture_output=True, timeout=120)
         if self.mlflow is not None and self.mlflow.poll() is None:
             os.killpg(self.mlflow.pid, signal.SIGKILL)
             self.mlflow.wait(30)
         stop_postgres(self.root, self._as_postgres)
-        for host in "ABC":                            # anything left in a namespace goes with it
+        for host in "ABC":         # its processes (Ray's too: `ray stop` would kill every Ray process on the machine)
             if self.ns[host] in self.made:
                 netns = self._netns_id(host)
                 for proc in Path("/proc").iterdir():
