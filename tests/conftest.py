@@ -13,6 +13,9 @@ import torch
 
 from trainer import TrialConfig
 
+# the sweep tests' assert_* helpers say what differs; here, before tests/docker imports them
+pytest.register_assert_rewrite("tests.orchestrator.sweep_helpers")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ALPHAGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -2,12 +2,9 @@ import subprocess
 import time
 
 import pytest
+import ray
 
-pytest.register_assert_rewrite("tests.orchestrator.sweep_helpers")   # its assert_* helpers say what differs
-
-import ray  # noqa: E402
-
-from .sweep_helpers import SMOKE, sweep_command  # noqa: E402
+from .sweep_helpers import SMOKE, sweep_command
 
 
 @pytest.fixture(scope="session")
