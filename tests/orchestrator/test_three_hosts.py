@@ -197,7 +197,7 @@ def test_joining_with_the_gcs_address_from_a_host_without_ray_is_one_line(hosts)
     one for minutes: one line within seconds instead, pointing to the Jobs address."""
     spec = laptop_spec(hosts, "gcsjoin", 20)
     started = time.time()
-    out = subprocess.run(hosts.on("C", ["orchestrate", "sweep", str(spec), "--address", f"{hosts.ip['A']}:6379",
+    out = subprocess.run(hosts.on("C", ["orchestrate", "sweep", str(spec), "--address", hosts.ray_address,
                                         "--storage", str(hosts.root / "c-storage")]),
                          env=hosts.laptop_env(), capture_output=True, text=True, timeout=120)
     lines = [line for line in out.stderr.splitlines() if line.strip()]

@@ -166,14 +166,19 @@ class ThreeHosts:
                   "--num-gpus", "0", "--dashboard-host", self.ip["A"], "--dashboard-port", "8265",
                   "--temp-dir", str(self.root / "rayA"), "--disable-usage-stats")
 
+    @property
+    def ray_address(self) -> str:
+        """Host A's Ray head (GCS), as its nodes and in-cluster drivers join it."""
+        return f"{self.ip['A']}:6379"
+
     def start_ray_worker(self) -> None:
-        self._ray("B", "start", "--address", f"{self.ip['A']}:6379", "--node-ip-address", self.ip["B"],
+        self._ray("B", "start", "--address", self.ray_address, "--node-ip-address", self.ip["B"],
                   "--num-cpus", "2", "--num-gpus", "0", "--temp-dir", str(self.root / "rayB"))
         _wait(lambda: len(self.alive_nodes()) == 2, 90, "host B's Ray node to join")
 
     def alive_nodes(self) -> dict[str, str]:
         """{node id: host} of the cluster's live nodes, asked on host A."""
-        code = (f"import ray, json; ray.init(address='{self.ip['A']}:6379', logging_level='ERROR'); "
+        code = (f"import ray, json; ray.init(address='{self.ray_address}', logging_level='ERROR'); "
                 "print('NODES', json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))")
         out = subprocess.run(self.on("A", [sys.executable, "-c", code]), env=self.node_env("A"),
                              capture_output=True, text=True, timeout=120, cwd=self.root)
