@@ -8,6 +8,8 @@ and a trial stop on both their own way, saving what they did."""
 import signal
 import sys
 
+from .process_exit import exit_code
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -24,4 +26,4 @@ def main() -> int:
     if held:
         print("orchestrate: interrupted", file=sys.stderr)
         return 130
-    return run_command()
+    return exit_code(run_command())
