@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from ..ports import free_port
+from ..processes import command_line, kill, parent, processes
 from .postgres import start_postgres, stop_postgres
 
 BIN = Path(sys.executable).parent
@@ -129,40 +130,23 @@ class LocalCluster:
 
     def worker_raylet(self) -> int | None:
         """PID of the worker node's raylet (found by its node-manager port)."""
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if cmdline and cmdline[0].endswith("raylet") and \
-                    f"--node_manager_port={self.worker_manager_port}" in cmdline:
-                return int(proc.name)
-        return None
+        port = f"--node_manager_port={self.worker_manager_port}"
+        found = processes(lambda proc: (args := command_line(proc).split("\0"))[0].endswith("raylet")
+                          and port in args)
+        return found[0] if found else None
 
     def kill_worker_node(self) -> None:
         """SIGKILL the worker node's raylet and every process it started (its trials' workers)."""
         raylet = self.worker_raylet()
         if raylet is None:
             raise RuntimeError("no worker raylet found")
-        children = subprocess.run(["pgrep", "-P", str(raylet)], capture_output=True, text=True).stdout.split()
-        for pid in [raylet, *map(int, children)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill([raylet, *processes(lambda proc: parent(proc) == raylet)])
 
     def kill_ray(self) -> None:
         """SIGKILL this cluster's Ray processes, known by the token they inherited. Not `ray stop`:
         it kills every Ray process on the machine, a user's own cluster or another test's too."""
         ours = f"RAY_AUTH_TOKEN={self.ray_env['RAY_AUTH_TOKEN']}".encode()
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and ours in (proc / "environ").read_bytes().split(b"\0"):
-                    os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
+        kill(processes(lambda proc: ours in (proc / "environ").read_bytes().split(b"\0")))
 
     # ----------------------------------------------------------------- all
     def start(self) -> LocalCluster:

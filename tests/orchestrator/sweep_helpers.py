@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator import layout
 
+from ..processes import command_line, parent, processes
+
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
@@ -131,16 +133,7 @@ def sweep_until(spec, storage, condition, what, act, timeout=900):
 
 
 def _ray_processes(match):
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if cmdline.startswith("ray::") and match(cmdline):
-                pids.append(int(proc.name))
-    return pids
+    return processes(lambda proc: (args := command_line(proc)).startswith("ray::") and match(args))
 
 
 def ray_trial_workers():
@@ -155,12 +148,4 @@ def ray_critic_actors():
 
 def children_named(pid, name):
     """PIDs of the child processes of ``pid`` whose command is ``name``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "comm").read_text().strip() == name and \
-                    int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return processes(lambda proc: (proc / "comm").read_text().strip() == name and parent(proc) == pid)

@@ -25,6 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from ..processes import command_line, kill, network_namespace, processes
 from .local_cluster import BIN, _wait
 from .postgres import postgres_bin, start_postgres, stop_postgres
 
@@ -190,22 +191,9 @@ class ThreeHosts:
 
     def kill_worker_node(self) -> int:
         """SIGKILL every process of host B's Ray node (raylet, trial workers, critic actors)."""
-        killed = 0
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                netns = os.readlink(proc / "ns" / "net")
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if netns == self._netns_id("B") and (b"ray" in cmdline or b"orchestrator" in cmdline):
-                try:
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-        return killed
+        netns = self._netns_id("B")
+        return kill(processes(lambda proc: network_namespace(proc) == netns and
+                              ("ray" in (args := command_line(proc)) or "orchestrator" in args)))
 
     def _netns_id(self, host: str) -> str:
         out = subprocess.run(self.on(host, ["readlink", "/proc/self/ns/net"]), capture_output=True, text=True)
@@ -228,12 +216,7 @@ class ThreeHosts:
         for host in "ABC":         # its processes (Ray's too: `ray stop` would kill every Ray process on the machine)
             if self.ns[host] in self.made:
                 netns = self._netns_id(host)
-                for proc in Path("/proc").iterdir():
-                    try:
-                        if proc.name.isdigit() and os.readlink(proc / "ns" / "net") == netns:
-                            os.kill(int(proc.name), signal.SIGKILL)
-                    except OSError:
-                        pass
+                kill(processes(lambda proc, netns=netns: network_namespace(proc) == netns))
                 subprocess.run(["ip", "netns", "del", self.ns[host]], capture_output=True, timeout=60)
         if "bridge" in self.made:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=60)
