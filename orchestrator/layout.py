@@ -151,6 +151,8 @@ CRITIC = "critic"
 EVAL = "eval"
 PERF = "perf"
 TRIALS = "trials"
+# how a sweep's trials ended: counted in its last line and in its parent run's trials/<ending> metrics
+SWEEP_ENDINGS = ("finished", "diverged", STOPPED, FAILED)
 CRITIC_PREFIX = "critic_"                       # Ray Tune keys of the independent critic
 CRITIC_KEYS = ("critic_neg_w_test", "critic_neg_w_val", "critic_steps")
 # Ray Tune key beside the critic's figures in a report: the iteration of the generator snapshot they

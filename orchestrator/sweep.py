@@ -66,6 +66,9 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
     checked = preflight(spec, storage, tracking_uri=options.tracking_uri, resume=options.resume,
                         data_root=options.data_root)
     quiet_libraries(options.verbose)
+    if (summary := ended_before(spec, checked)) is not None:
+        _log(f"sweep {spec.name}: every trial had ended; nothing to resume (Ray not started)")
+        return report_outcome(spec, storage, checked.tracking_uri, summary, options)
     classifier = final_classifier_state(spec, storage, checked.data_root, resume=checked.state is not None)
     started = time.perf_counter()
     with ray_session(spec, options, checked.tracking_uri) as cluster_gpus, \
@@ -91,6 +94,18 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stopping: Stopping) -> in
                      f"{time.perf_counter() - fit_started:.1f} s")
                 summary = record_outcome(spec, storage, state, results)
     return report_outcome(spec, storage, checked.tracking_uri, summary, options, crashed_trials(results))
+
+
+def ended_before(spec: SweepSpec, checked: Checked) -> dict[str, int] | None:
+    """A resumed sweep whose trials had all ended, none failed: its counts, from its parent run.
+    Ray is not started for it (13 s here, for nothing: a batch job requeued after the end, the
+    quickstart run again). With failed trials it resumes as ever: --resume retries them."""
+    if checked.state is None:
+        return None
+    counts = tracking.ended_sweep_counts(checked.tracking_uri, checked.state.parent_run_id)
+    if counts is None or counts[layout.FAILED] or sum(counts.values()) != spec.trial_count:
+        return None
+    return {**counts, "unfinished": 0}
 
 
 def quiet_libraries(verbose: bool) -> None:
@@ -397,7 +412,7 @@ def summarize(results, completed: set) -> dict[str, int]:
     """finished / diverged: the trial's final report says so; failed: an error after every retry;
     stopped: completed by Ray (the scheduler, ASHA) before its final report. Trials in none of
     these were interrupted."""
-    summary = {"finished": 0, "diverged": 0, "stopped": 0, "failed": crashed_trials(results)}
+    summary = {**dict.fromkeys(layout.SWEEP_ENDINGS, 0), layout.FAILED: crashed_trials(results)}
     for result in results:
         if result.error is not None:
             continue

@@ -263,6 +263,21 @@ def finish_sweep_run(uri: str, run_id: str, summary: dict[str, Any]) -> None:
     client.set_terminated(run_id, "FINISHED")
 
 
+def ended_sweep_counts(uri: str, run_id: str) -> dict[str, int] | None:
+    """The trial counts a finished sweep's parent run holds (finish_sweep_run's), or None where the
+    run is not FINISHED (reopened by a --resume, interrupted, failed) or lacks one of them."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = _client(uri).get_run(run_id)
+    except MlflowException:              # e.g. deleted: the resume's own path says what is wrong
+        return None
+    counts = {k: run.data.metrics.get(layout.trials_metric(k)) for k in layout.SWEEP_ENDINGS}
+    if run.info.status != "FINISHED" or None in counts.values():
+        return None
+    return {k: int(v) for k, v in counts.items()}
+
+
 class TrialTracker:
     """A trial's child run. ``state()`` / ``restore()`` travel in the trial's checkpoint."""
 

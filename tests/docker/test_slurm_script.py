@@ -78,6 +78,7 @@ def test_the_batch_script_starts_resumes_and_finds_the_sweep_done(tmp_path):
     third = job(tmp_path, spec, storage)                   # requeued after the end: nothing to train
     _, stderr = third.communicate(timeout=300)
     assert third.returncode == 0, stderr[-3000:]
+    assert stderr.startswith("sweep batch: every trial had ended; nothing to resume (Ray not started)"), stderr
     assert "sweep batch: 4 finished, 0 diverged, 0 stopped early, 0 failed" in stderr
     assert_all_finished_once(storage, "batch", 4, 40, finished_reports(storage, "batch"))
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,24 @@ def test_smoke_sweep_tracks_every_trial(smoke_sweep):
         assert [(r[layout.ITERATION], r.get(layout.CRITIC_SNAPSHOT)) for r in reports] == \
             [(5, None), (10, None), (15, 10), (20, 20)], result_file
     print(f"smoke sweep wall time {wall:.1f} s for 4 trials")
+
+
+def test_resuming_an_ended_sweep_starts_no_ray_and_changes_no_run(smoke_sweep):
+    """`--resume` of a sweep that has ended (the quickstart run again, a batch job requeued after
+    the end) prints the sweep's last lines from its parent run: no Ray session (13 s of one here),
+    no run reopened."""
+    storage, _, _ = smoke_sweep
+    sessions = sorted(Path(os.environ["RAY_TMPDIR"]).glob("ray/session_2*"))
+    assert sessions                                          # the smoke sweep's own, at least
+    _, (before,), _ = child_runs(storage, "smoke")
+    out = subprocess.run(sweep_command(SMOKE, storage, "--resume"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.splitlines() == ["sweep smoke: every trial had ended; nothing to resume (Ray not started)",
+                                       "sweep smoke: 4 finished, 0 diverged, 0 stopped early, 0 failed"]
+    assert f"orchestrate ui --storage {storage}" in out.stdout
+    assert sorted(Path(os.environ["RAY_TMPDIR"]).glob("ray/session_2*")) == sessions
+    _, (after,), _ = child_runs(storage, "smoke")
+    assert (after.info.status, after.info.end_time) == ("FINISHED", before.info.end_time)
 
 
 def test_killed_trial_is_retried_from_its_checkpoint_into_the_same_run(tmp_path):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -152,6 +153,39 @@ def test_an_interrupted_sweeps_runs_show_as_killed_until_their_trials_resume(tmp
     ended = client.get_run(parent).info.end_time
     reopen_sweep_run(uri, parent)                  # a finished sweep resumed: it ends at once, as it was
     assert (client.get_run(parent).info.status, client.get_run(parent).info.end_time) == ("FINISHED", ended)
+
+
+def test_only_a_sweep_ended_without_failures_is_resumed_without_ray(tmp_path):
+    """A --resume of a sweep whose parent run is FINISHED with counts for all its trials, none
+    failed, prints them without starting Ray. Running, interrupted, gone, without counts (ended
+    before they were kept) or with a failed trial (--resume retries it): the resume runs as ever."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.sweep import ended_before
+    from orchestrator.tracking import ended_sweep_counts, finish_sweep_run, interrupt_sweep_runs
+
+    uri, experiment, parent, _ = sweep_with_trial_runs(tmp_path, "ended", 2)
+    client = MlflowClient(uri)
+    spec = SimpleNamespace(trial_count=2)
+
+    def resumed(run_id):
+        return ended_before(spec, SimpleNamespace(state=SimpleNamespace(parent_run_id=run_id), tracking_uri=uri))
+
+    assert ended_sweep_counts(uri, parent) is None and resumed(parent) is None          # running
+    client.set_terminated(parent, "FINISHED")
+    assert ended_sweep_counts(uri, parent) is None                                      # no counts
+    one_failed = {"finished": 1, "diverged": 0, "stopped": 0, "failed": 1}
+    finish_sweep_run(uri, parent, one_failed)
+    assert ended_sweep_counts(uri, parent) == one_failed and resumed(parent) is None
+    time.sleep(0.01)                                                   # the counts' next values: later
+    finish_sweep_run(uri, parent, {**one_failed, "failed": 0, "stopped": 1})
+    assert resumed(parent) == {"finished": 1, "diverged": 0, "stopped": 1, "failed": 0, "unfinished": 0}
+    assert ended_before(SimpleNamespace(trial_count=3), SimpleNamespace(
+        state=SimpleNamespace(parent_run_id=parent), tracking_uri=uri)) is None        # a trial unaccounted for
+    interrupt_sweep_runs(uri, experiment, parent)
+    assert resumed(parent) is None                                                      # KILLED
+    assert resumed("0" * 32) is None                                                    # no such run
+    assert ended_before(spec, SimpleNamespace(state=None, tracking_uri=uri)) is None    # a new sweep
 
 
 def test_a_failing_driver_fails_its_sweep_new_or_resumed_and_a_refused_resume_changes_nothing(tmp_path):
