@@ -9,11 +9,16 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install lint quickstart compare compare-gpu test test-fast bench bench-gpu wheelhouse clean
 
-$(BIN)/.installed: pyproject.toml
+# The project at the versions the Docker image pins (docker/requirements.txt, as pip constraints:
+# without their extras), so the tests, CI and the image run the same Ray and MLflow, and a new
+# release upstream changes nothing here until the pins move. pyproject.toml keeps ranges for
+# anyone's own `pip install`.
+$(BIN)/.installed: pyproject.toml docker/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[sweep,test]'
+	sed -E 's/\[[^]]*\]//' docker/requirements.txt > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install -q -c $(VENV)/constraints.txt -e '.[sweep,test]'
 	touch $@
 
 install: $(BIN)/.installed
