@@ -1,6 +1,6 @@
 """Everything a sweep needs that the driver can check, checked before Ray starts and before any
-MLflow run exists: the storage (writable, with room for the checkpoints), ``--resume`` against
-what the sweep started with, the tracking store, and every dataset the trials read. A failure is
+MLflow run exists: the storage (writable), every dataset the trials read, the storage's room for
+the checkpoints, ``--resume`` against what the sweep started with, and the tracking store. A failure is
 one line (a SpecError or UsageError naming what is wrong and what to do) and leaves nothing
 behind."""
 
@@ -52,6 +52,10 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
               data_root: str | None) -> Checked:
     check_restorable(spec, storage, resume)
     check_writable_folder(storage, "--storage")
+    root = data_root if data_root is not None else spec.data_root
+    if root is not None:
+        root = str(Path(root).expanduser().resolve())     # ~ and a relative path as the driver reads them
+    check_datasets(spec, root)                            # first: a user without the data can do nothing else
     if not resume:
         check_storage_room(spec, storage)
     content = spec_content(spec)
@@ -62,10 +66,6 @@ def preflight(spec: SweepSpec, storage: Path, *, tracking_uri: str | None, resum
         check_same_storage(spec, storage, state)
     uri = resolve_tracking_uri(spec, storage, tracking_uri, state)
     check_tracking(uri)
-    root = data_root if data_root is not None else spec.data_root
-    if root is not None:
-        root = str(Path(root).expanduser().resolve())     # ~ and a relative path as the driver reads them
-    check_datasets(spec, root)
     return Checked(uri, root, fingerprint, content, state)
 
 
