@@ -129,13 +129,13 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
                 independent_critic={"enabled": False}, evaluation={"samples": 0})
     spec["grid"]["lr_generator"] = [0.0001, 0.0005, 0.002, 0.01]
-    spec["trial"].update(max_iter=120, report_every=10)
+    spec["trial"].update(max_iter=60, report_every=5)
     path = tmp_path / "asha_killed.yaml"
     path.write_text(yaml.safe_dump(spec))
-    returncode, _, stderr = sweep_until(path, tmp_path, saved_as_stopped_early(tmp_path, "asha_killed", 120),
+    returncode, _, stderr = sweep_until(path, tmp_path, saved_as_stopped_early(tmp_path, "asha_killed", 60),
                                         "a trial saved as stopped early", lambda process: process.kill())
     assert returncode == -signal.SIGKILL
-    assert re.search(r"_0000\d: stopped early by the scheduler \(ASHA\) at iteration \d+ / 120", stderr), stderr
+    assert re.search(r"_0000\d: stopped early by the scheduler \(ASHA\) at iteration \d+ / 60", stderr), stderr
     deadline = time.time() + 60                  # its trials' workers outlive it by a second or two
     while ray_trial_workers() and time.time() < deadline:
         time.sleep(0.5)
