@@ -54,7 +54,7 @@ def test_what_the_target_has_is_named_in_a_freeze_list(tmp_path):
     have = tmp_path / "have.txt"
     have.write_text("# pip list --format=freeze\nNumPy==2.5.2\ntorch==2.11.0\npython_dateutil==2.9\n\n")
     assert wheelhouse.read_have(have) == {"numpy", "torch", "python-dateutil"}
-    assert wheelhouse.pinned_requirements()[:3] == ["ray[tune]==2.60.0", "mlflow-skinny==3.17.2", "optuna==5.1.0"]
+    assert wheelhouse.pinned_requirements()[:3] == ["ray[tune]==2.60.0", "mlflow-skinny==3.18.0", "optuna==5.1.0"]
 
 
 @pytest.mark.slow
