@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 from orchestrator.critic_pipeline import CriticPipeline  # noqa: E402
 from orchestrator.independent_critic import critic_for_trial  # noqa: E402
+from orchestrator.local_ray import shutdown_ray  # noqa: E402
 from orchestrator.settings import IndependentCriticSettings  # noqa: E402
 from trainer import TrialConfig, load_dataset, train  # noqa: E402
 
@@ -70,7 +71,7 @@ def main() -> None:
         for mode in ("beside", "blocking"):
             rates[mode].append(second_half_rate(mode == "blocking", args, data))
             print(f"{mode}: {rates[mode][-1]:.1f} it/s", file=sys.stderr, flush=True)
-    ray.shutdown()
+    shutdown_ray()
     blocking, beside = statistics.median(rates["blocking"]), statistics.median(rates["beside"])
     print(f"| critic | trial it/s, second half (median of {args.rounds}) |\n|---|---:|\n"
           f"| blocking | {blocking:.1f} |\n| beside | {beside:.1f} ({beside / blocking:.2f}x) |")

@@ -21,6 +21,7 @@ from trainer.memory import in_binary_units
 from . import layout, placement, tracking
 from .errors import DiskFullError, ResumeRefused, SpecError, UsageError
 from .local_node import runs_a_ray_node
+from .local_ray import shutdown_ray
 from .preflight import Checked, has_started, preflight
 from .process_locks import driver_lock
 from .progress import ProgressLines
@@ -169,7 +170,7 @@ def ray_session(spec: SweepSpec, options: SweepOptions, tracking_uri: str):
     try:
         yield ray.cluster_resources().get("GPU", 0.0)
     finally:
-        ray.shutdown()
+        shutdown_ray()
 
 
 def ray_gone_watch(spec: SweepSpec, storage: Path) -> RayGoneWatch:

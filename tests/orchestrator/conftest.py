@@ -4,6 +4,8 @@ import time
 import pytest
 import ray
 
+from orchestrator.local_ray import shutdown_ray
+
 from .sweep_helpers import SMOKE, sweep_command
 
 
@@ -22,4 +24,4 @@ def local_ray():
     """An in-process Ray instance of 2 CPUs for the critic actor's tests."""
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
-    ray.shutdown()
+    shutdown_ray()

@@ -142,11 +142,20 @@ class LocalCluster:
             raise RuntimeError("no worker raylet found")
         kill([raylet, *processes(lambda proc: parent(proc) == raylet)])
 
-    def kill_ray(self) -> None:
-        """SIGKILL this cluster's Ray processes, known by the token they inherited. Not `ray stop`:
-        it kills every Ray process on the machine, a user's own cluster or another test's too."""
+    def ray_processes(self) -> list[int]:
+        """PIDs of this cluster's Ray processes, known by the token they inherited."""
         ours = f"RAY_AUTH_TOKEN={self.ray_env['RAY_AUTH_TOKEN']}".encode()
-        kill(processes(lambda proc: ours in (proc / "environ").read_bytes().split(b"\0")))
+        return processes(lambda proc: ours in (proc / "environ").read_bytes().split(b"\0"))
+
+    def monitor(self) -> list[int]:
+        """PIDs of the head's autoscaler monitor."""
+        return [pid for pid in self.ray_processes()
+                if "autoscaler/_private/monitor.py" in command_line(Path(f"/proc/{pid}"))]
+
+    def kill_ray(self) -> None:
+        """SIGKILL this cluster's Ray processes. Not `ray stop`: it kills every Ray process on the
+        machine, a user's own cluster or another test's too."""
+        kill(self.ray_processes())
 
     # ----------------------------------------------------------------- all
     def start(self) -> LocalCluster:

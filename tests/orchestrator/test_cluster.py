@@ -77,7 +77,7 @@ def assert_complete(cluster, name, max_iter):
 def test_trials_run_on_both_nodes_and_a_30_second_mlflow_outage_loses_no_metric(cluster, tmp_path):
     """Trials on the head and the worker node log to the server, which is stopped for 30 s while
     they train. First in this file: the next test kills the worker node."""
-    start = time.time()
+    start, monitor = time.time(), cluster.monitor()
     process = start_sweep(cluster, spec_file(tmp_path, "outage", max_iter=60), tmp_path / "storage")
 
     def reported_10():
@@ -101,6 +101,7 @@ def test_trials_run_on_both_nodes_and_a_30_second_mlflow_outage_loses_no_metric(
     alive = cluster.alive_nodes()
     nodes = Counter(alive.get(r.data.tags["ray_node_id"], "unknown") for r in children)
     assert set(nodes) == {"head", "worker"}, nodes
+    assert len(monitor) == 1 and cluster.monitor() == monitor      # the driver joined it: it stopped none of it
     # reports made while the server was down reached it afterwards (the timestamp is the report's)
     during = [m for r in children for m in client.get_metric_history(r.info.run_id, "loss/generator")
               if down * 1000 <= m.timestamp <= up * 1000]

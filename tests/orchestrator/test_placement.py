@@ -8,6 +8,7 @@ import yaml
 from ray.util.placement_group import placement_group, remove_placement_group
 
 from orchestrator import placement
+from orchestrator.local_ray import shutdown_ray
 from orchestrator.sweep_spec import load_sweep_spec
 
 from .sweep_helpers import SMOKE
@@ -63,7 +64,7 @@ def test_eight_trials_and_their_critics_are_placed_on_one_gpu(tmp_path):
         for group in [*groups, ninth]:
             remove_placement_group(group)
     finally:
-        ray.shutdown()
+        shutdown_ray()
 
 
 NODE_2CPU, NODE_8CPU_1GPU = {"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}
@@ -120,4 +121,4 @@ def test_short_resources_agrees_with_ray_on_a_real_node(tmp_path, capsys):
                                   "final evaluation, more than Ray gives tasks on any node (")
         assert warning.endswith("or add a node with more memory\n")
     finally:
-        ray.shutdown()
+        shutdown_ray()
