@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import layout
+from .empty_store import build_store
 from .errors import UsageError
 from .wording import mlflow_command
 
@@ -100,7 +101,8 @@ def create_sqlite_store(uri: str, artifact_root: Path) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}.creating")
     staging.unlink(missing_ok=True)
     try:
-        SqlAlchemyStore(f"sqlite:///{staging}", artifact_root.resolve().as_uri()).engine.dispose()
+        build_store(staging, lambda store: SqlAlchemyStore(f"sqlite:///{store}",
+                                                           artifact_root.resolve().as_uri()).engine.dispose())
         try:
             os.link(staging, path)          # fails if another process linked its store first
         except FileExistsError:
