@@ -30,9 +30,19 @@ def command_line(proc: Path) -> str:
     return (proc / "cmdline").read_bytes().decode(errors="replace")
 
 
+def _stat_after_command(proc: Path) -> list[str]:
+    """/proc/PID/stat's fields after the command, which may hold spaces and parentheses."""
+    return (proc / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def parent(proc: Path) -> int:
-    """The parent's PID (the field after the command, which may hold spaces and parentheses)."""
-    return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    """The parent's PID."""
+    return int(_stat_after_command(proc)[1])
+
+
+def state(proc: Path) -> str:
+    """The process's state: R running, S sleeping, Z exited but not yet reaped, ..."""
+    return _stat_after_command(proc)[0]
 
 
 def network_namespace(proc: Path) -> str:

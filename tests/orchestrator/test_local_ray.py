@@ -2,9 +2,13 @@
 (killed outright: sent SIGTERM after the GCS had stopped, it hung until Ray killed it a second
 later). A driver joined to a cluster stops none of the cluster's processes: test_cluster.py."""
 
+import json
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from ..processes import state
 
 SCRIPT = """
 import json, logging, ray
@@ -22,17 +26,14 @@ print(json.dumps({"started": started, "order": order, "monitor_exit": monitor.re
 
 def alive(pid: int) -> bool:
     try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        return state(Path(f"/proc/{pid}")) != "Z"
     except OSError:
         return False
-    return state != "Z"
 
 
 def test_a_local_instance_is_stopped_whole_its_monitor_killed_outright():
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    import json
-
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"raylet", "gcs_server", "monitor"} <= set(result["started"]), result
     (first, how), *rest = result["order"]
