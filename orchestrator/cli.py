@@ -7,10 +7,8 @@ import os
 import sys
 
 from analysis.errors import AnalysisError
-from trainer.checkpoint import CheckpointError
 from trainer.config import ConfigError
-from trainer.data import DatasetError
-from trainer.metrics import MetricsError
+from trainer.errors import CheckpointError, DatasetError, MetricsError
 
 from . import analyze_command, evaluate_command, sweep_command, trial_command
 from .errors import CREDENTIALS_HINT, SpecError, UsageError

@@ -6,12 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trainer import load_dataset
-from trainer.checkpoint import CHECKPOINT_FILE, atomic_write
-from trainer.config import resolve_device
-from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_classifier, load_or_train_classifier
-from trainer.metrics.classifiers import STACKED, accuracy, classifier_path, default_steps, kept_classifier
+from trainer.atomic_files import atomic_write
+from trainer.config import STACKED_DATASETS, resolve_device
 
 from . import layout
 from .arg_types import count, user_path
@@ -21,7 +19,10 @@ from .sweep_classifier import classifier_of_sweep_trial
 from .wording import command, counted
 from .writable import check_writable_folder, disk_full_as_one_line
 
-DATASETS_WITH_CLASSIFIER = STACKED + ("cifar10",)
+if TYPE_CHECKING:
+    from trainer.metrics import Timer
+
+DATASETS_WITH_CLASSIFIER = STACKED_DATASETS + ("cifar10",)
 
 EVALUATE_HELP = """All metrics for a trial's checkpoint, or with --reference for a dataset's own test split.
 
@@ -99,6 +100,8 @@ def check_evaluate_options(args: argparse.Namespace) -> None:
 def trial_checkpoint_folder(run: Path) -> Path:
     """The folder holding the checkpoint of what the user points at: a trial's --out folder, or a
     sweep trial's folder (``trial_<id>``, the one the sweep's summary names) or its work folder."""
+    from trainer.checkpoint import CHECKPOINT_FILE
+
     work = run / layout.WORK if (run / layout.WORK).is_dir() else run
     for folder in (run, work / layout.CHECKPOINT):
         if (folder / CHECKPOINT_FILE).is_file():
@@ -113,6 +116,10 @@ def trial_checkpoint_folder(run: Path) -> Path:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    # the trainer's torch is imported here, when the command runs, not with the parser of every command
+    from trainer import load_dataset
+    from trainer.metrics import Timer, evaluate_checkpoint, evaluate_reference, has_classifier, load_or_train_classifier
+
     check_evaluate_options(args)
     inception = _inception(args)            # a missing or wrong weights file: one line before any data loads
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
@@ -152,6 +159,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_classifier_train(args: argparse.Namespace) -> int:
+    from trainer import load_dataset
+    from trainer.metrics import load_or_train_classifier
+    from trainer.metrics.classifiers import accuracy, classifier_path, default_steps
+
     args.device = resolve_device(args.device)
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be at least 1, got {args.steps}")
@@ -168,6 +179,8 @@ def check_not_weaker(dataset: str, path: Path, steps: int, replace: bool) -> Non
     """Every later inception score, FID and mode count of ``dataset`` reads its classifier kept at
     ``path``: a shorter retraining (--steps 10) would silently make those figures incomparable with
     earlier ones."""
+    from trainer.metrics.classifiers import kept_classifier
+
     kept = kept_classifier(path)
     if replace or kept is None or kept["steps"] is None or steps >= kept["steps"]:
         return

@@ -4,10 +4,9 @@ PyTorch's allocator traceback (CUDA's message runs over several lines)."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import torch
 
 from trainer.memory import in_binary_units
 
@@ -15,9 +14,11 @@ from .errors import UsageError
 
 
 def out_of_memory(err: BaseException) -> bool:
-    """PyTorch's out-of-memory error on a GPU, or its CPU allocator's."""
-    return isinstance(err, torch.OutOfMemoryError) or (isinstance(err, RuntimeError)
-                                                       and "can't allocate memory" in str(err))
+    """PyTorch's out-of-memory error on a GPU, or its CPU allocator's. A program that has not
+    imported torch (a command that never needed it) cannot have got one."""
+    torch = sys.modules.get("torch")
+    return (torch is not None and isinstance(err, torch.OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and "can't allocate memory" in str(err))
 
 
 def out_of_memory_detail(err: BaseException) -> str:

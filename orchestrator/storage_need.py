@@ -12,8 +12,6 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-import torch
-
 from trainer import ConfigError, TrialConfig
 from trainer.memory import in_binary_units
 
@@ -29,6 +27,8 @@ COPIES = 1 + layout.RAY_CHECKPOINTS_KEPT     # the trial's own checkpoint and Ra
 def _checkpoint_bytes(model: str, dataset: str, width: float, latent_dim: int, prior_matching: str,
                       critic_width: float | None) -> int:
     """One trial's checkpoint, for the hyperparameters that shape its networks."""
+    import torch
+
     from trainer.metrics.critic import critic_network
     from trainer.models import checkpoint_bytes, networks_too_large_to_build, state_bytes, trained_state_bytes
     from trainer.networks import DATASET_ARCHITECTURE, generator

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trainer.checkpoint import atomic_write
+from trainer.atomic_files import atomic_write
 
 from . import layout
 from .sweep_spec import SweepSpec

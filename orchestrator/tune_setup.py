@@ -76,7 +76,7 @@ def asha_scheduler(spec: SweepSpec, state_file: Path):
 
     from ray.tune.schedulers import ASHAScheduler
 
-    from trainer.checkpoint import atomic_write
+    from trainer.atomic_files import atomic_write
 
     class ASHAKeptForResume(ASHAScheduler):
         """ASHA whose rungs survive --resume. Ray Tune saves the searcher's state with the

@@ -32,7 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from trainer.checkpoint import atomic_write
+from trainer.atomic_files import atomic_write
 
 from . import layout
 from .errors import ResumeRefused, UsageError

@@ -12,9 +12,16 @@ The trainer never imports Ray or MLflow: a trial reports through a callback.
 """
 
 from .config import ConfigError, TrialConfig
-from .data import DatasetError, ImageDataset, load_dataset
-from .loop import DIVERGED, FINISHED, INTERRUPTED, Report, TrialResult, train
-from .models import Algorithm, build_algorithm
+from .errors import DatasetError
+from .lazy_exports import lazy_exports
+from .outcomes import DIVERGED, FINISHED, INTERRUPTED
+
+# torch is imported with the first of these names a program uses (trainer/lazy_exports.py)
+__getattr__ = lazy_exports(__name__, {
+    ".data": ("ImageDataset", "load_dataset"),
+    ".loop": ("Report", "TrialResult", "train"),
+    ".models": ("Algorithm", "build_algorithm"),
+})
 
 __all__ = ["TrialConfig", "ConfigError", "build_algorithm", "Algorithm", "train", "Report",
            "TrialResult", "FINISHED", "DIVERGED", "INTERRUPTED", "load_dataset", "ImageDataset",

@@ -4,7 +4,6 @@ atomically so that a crash never leaves a half-written file; and the trial's sta
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic_files import atomic_write
+from .errors import CheckpointError
+
 CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"
 # What every trial checkpoint holds (trial_run.TrialRun.save_checkpoint writes these and more)
 TRIAL_STATE_KEYS = ("iteration", "hyperparameters", "config", "algorithm")
 RESUME_ADVICE = "move it away to start the trial afresh"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read; the message says what to do with it."""
 
 
 # What an older checkpoint holds besides tensors and plain Python values: numpy's RNG state as a
@@ -60,18 +58,6 @@ def load_weights_only(path: Path) -> dict[str, Any]:
     an array) load too, with exactly the numpy classes that rebuild such an array allowed."""
     torch.serialization.add_safe_globals(list(OLD_NUMPY_GLOBALS))
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` beside ``path``, then moved over it: a crash never leaves a half-written file,
-    and a write that fails (a full disk) removes its part, leaving ``path`` as it was."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 def save_atomically(state: dict[str, Any], path: Path) -> None:

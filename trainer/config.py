@@ -17,6 +17,7 @@ from typing import Any
 
 MODELS = ("alphagan", "dcgan", "wgangp", "age")
 DATASETS = ("colormnist", "cifar10", "celeba", "digits", "synthetic")
+STACKED_DATASETS = ("colormnist", "digits")       # three digits as R, G, B: 1000 modes (data/stacked.py)
 
 
 class ConfigError(ValueError):

@@ -19,8 +19,9 @@ from .cuda_graphs import make_step
 from .data import ImageDataset, load_dataset
 from .fused import FusedAlgorithm, check_fusable, split
 from .loop_scaffold import log_stderr, training_loop
+from .outcomes import FINISHED
 from .progress import progress_bar
-from .trial_run import FINISHED, Report, TrialResult, TrialRun
+from .trial_run import Report, TrialResult, TrialRun
 
 
 def train_fused(configs: Sequence[TrialConfig],

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import atomic_write
+from .atomic_files import atomic_write
 
 MIN_PIXELS = 96
 

@@ -14,8 +14,9 @@ from .config import TrialConfig
 from .cuda_graphs import make_step
 from .data import ImageDataset
 from .loop_scaffold import log_stderr, training_loop
+from .outcomes import DIVERGED, FINISHED, INTERRUPTED
 from .progress import progress_bar
-from .trial_run import DIVERGED, FINISHED, INTERRUPTED, Report, TrialResult, TrialRun
+from .trial_run import Report, TrialResult, TrialRun
 
 __all__ = ["train", "Report", "TrialResult", "FINISHED", "DIVERGED", "INTERRUPTED"]
 

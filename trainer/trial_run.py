@@ -15,13 +15,11 @@ from typing import Any
 import torch
 
 from .checkpoint import CheckpointStore, global_rng_state, set_global_rng_state
-from .config import ConfigError, TrialConfig
+from .config import STACKED_DATASETS, ConfigError, TrialConfig
 from .data import BatchSampler, ImageDataset, load_dataset
-from .data.stacked import STACKED_DATASETS
 from .images import save_channel_grid, save_grid, save_reconstruction_grid
 from .models import Algorithm, build_algorithm
-
-FINISHED, DIVERGED, INTERRUPTED = "finished", "diverged", "interrupted"
+from .outcomes import DIVERGED, FINISHED, INTERRUPTED
 
 
 @dataclass

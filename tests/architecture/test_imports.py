@@ -40,6 +40,9 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
                 target = node.module
             found.add(target)
             found |= {f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in known}
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports"
+              and isinstance(node.args[1], ast.Dict)):        # a package's names imported on first use
+            found |= {f"{package}{key.value}" for key in node.args[1].keys}
     return found
 
 

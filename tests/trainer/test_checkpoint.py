@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from trainer import train
-from trainer.checkpoint import CheckpointError, CheckpointStore, atomic_write, global_rng_state, set_global_rng_state
+from trainer.atomic_files import atomic_write
+from trainer.checkpoint import CheckpointError, CheckpointStore, global_rng_state, set_global_rng_state
 
 from ..conftest import tiny_config
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .dataset import DatasetError, ImageDataset, to_float, to_uint8
-from .sampler import BatchSampler, check_batch_size
+from ..errors import DatasetError
+from ..lazy_exports import lazy_exports
+
+__getattr__ = lazy_exports(__name__, {".dataset": ("ImageDataset", "to_float", "to_uint8"),
+                                      ".sampler": ("BatchSampler",)})
+if TYPE_CHECKING:
+    from .dataset import ImageDataset
 
 
 def home_expanded(data_root: str | Path | None) -> Path | None:
@@ -47,6 +53,13 @@ def split_sizes(name: str, data_root: str | Path | None = None) -> dict[str, int
         return {split: len(files) for split, files in celeba_splits(data_root)[3].items()}
     data = load_dataset(name, data_root, log=lambda message: None)
     return {split: len(data.split(split)) for split in ("train", "val", "test")}
+
+
+def check_batch_size(dataset: str, batch_size: int, train_images: int) -> None:
+    """A batch the training split can fill; checked before a trial or a sweep starts."""
+    if batch_size > train_images:
+        raise DatasetError(f"batch_size {batch_size} is larger than {dataset}'s training split "
+                           f"({train_images:,} images); use a smaller batch_size")
 
 
 __all__ = ["load_dataset", "split_sizes", "ImageDataset", "DatasetError", "BatchSampler", "check_batch_size",

@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import DatasetError
 from ..progress import progress_bar
-from .dataset import DatasetError, ImageDataset
 from .shared_cache import MANIFEST, cache_dir, cached_arrays, version_key
+
+if TYPE_CHECKING:
+    from .dataset import ImageDataset
 
 CROP, SIZE = 108, 64
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
@@ -74,6 +78,8 @@ def celeba_splits(data_root: str | Path | None) -> tuple[Path, Path, list[str], 
 
 
 def load_celeba(data_root: str | Path | None, log=print, progress: bool = True) -> ImageDataset:
+    from .dataset import ImageDataset  # imports torch: celeba_splits, the check before a sweep, needs none
+
     folder, images_dir, names, splits = celeba_splits(data_root)
     key = version_key("\n".join(f"{k}:{','.join(v)}" for k, v in splits.items())
                       + f"{images_dir.resolve()}|{CROP}|{SIZE}")

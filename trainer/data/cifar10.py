@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import DatasetError, ImageDataset
+from ..errors import DatasetError
+from .dataset import ImageDataset
 from .shared_cache import cached_arrays, file_stamps, version_key
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import DatasetError, ImageDataset
+from ..errors import DatasetError
+from .dataset import ImageDataset
 from .mnist_idx import find_mnist, load_mnist
 from .shared_cache import cached_arrays, file_stamps, version_key
 from .stacked import split_indices, stack_digits

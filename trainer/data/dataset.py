@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-
-class DatasetError(RuntimeError):
-    """A missing or malformed dataset; the message says where the files must be."""
+from ..errors import DatasetError
 
 
 @dataclass

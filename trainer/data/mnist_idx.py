@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import DatasetError
+from ..errors import DatasetError
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 FILES = {

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .dataset import DatasetError, to_float
-
-
-def check_batch_size(dataset: str, batch_size: int, train_images: int) -> None:
-    """A batch the training split can fill; checked before a trial or a sweep starts."""
-    if batch_size > train_images:
-        raise DatasetError(f"batch_size {batch_size} is larger than {dataset}'s training split "
-                           f"({train_images:,} images); use a smaller batch_size")
+from ..errors import DatasetError
+from .dataset import to_float
 
 
 class BatchSampler:

@@ -21,12 +21,15 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from ..errors import DatasetError
 from ..memory import in_binary_units
-from .dataset import DatasetError
+
+if TYPE_CHECKING:
+    import torch
 
 MANIFEST = "manifest.json"
 
@@ -110,6 +113,8 @@ def _no_room(final: Path, why: str) -> str:
 
 
 def _read(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
+    import torch  # here, not above: cache_dir() is read by commands that need no torch
+
     damaged = f"the dataset cache {folder} is damaged"
     try:
         manifest = json.loads((folder / MANIFEST).read_text())

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STACKED_DATASETS = ("colormnist", "digits")
-
 
 def stack_digits(images: np.ndarray, labels: np.ndarray, count: int,
                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

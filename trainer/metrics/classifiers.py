@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import save_atomically
+from ..config import STACKED_DATASETS as STACKED
 from ..data import ImageDataset, to_float
 from ..data.shared_cache import cache_dir
-from ..data.stacked import STACKED_DATASETS as STACKED
-from .scores import MetricsError
+from ..errors import MetricsError
 
 
 class DigitClassifier(nn.Module):

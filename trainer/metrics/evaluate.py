@@ -12,13 +12,14 @@ import torch
 from ..checkpoint import CheckpointStore
 from ..config import TrialConfig
 from ..data import ImageDataset, load_dataset, to_float
+from ..errors import MetricsError
 from ..memory import available_bytes, in_binary_units
 from ..models import build_algorithm
 from ..networks import DATASET_ARCHITECTURE
 from .classifiers import StackedDigitClassifier, has_classifier, load_or_train_classifier
 from .critic import IndependentCritic
 from .diversity import sample_diversity, with_normal_noise
-from .scores import MetricsError, frechet_distance, inception_score, mode_statistics
+from .scores import frechet_distance, inception_score, mode_statistics
 
 
 class Timer:

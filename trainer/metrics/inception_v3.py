@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scores import MetricsError
+from ..errors import MetricsError
 
 WEIGHTS_HINT = ("download torchvision's Inception-v3 weights (inception_v3_google-0cc3c7bd.pth) on "
                 "a machine with internet access and pass their path with --inception-weights FILE")

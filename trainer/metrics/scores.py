@@ -11,10 +11,6 @@ import torch
 NUM_MODES = 1000
 
 
-class MetricsError(RuntimeError):
-    """A metric cannot be computed as asked; the message says what to supply."""
-
-
 def inception_score(probabilities: torch.Tensor, splits: int = 10) -> tuple[float, float]:
     """exp(E_x KL(p(y|x) || p(y))) on each of ``splits`` equal parts; (mean, std) over the parts."""
     p = probabilities.double().clamp_min(1e-30)
