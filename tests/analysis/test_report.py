@@ -17,6 +17,7 @@ from analysis.errors import AnalysisError
 from analysis.runs import load_sweep
 from orchestrator import layout
 from orchestrator.analyze_command import resolve_sweep
+from orchestrator.tracking import create_sqlite_store
 
 OUTPUTS = {"trials.csv", "quartiles.csv", "quartiles.md", "best_jobs.csv", "best_jobs.md", "latent_statistics.csv",
            "metric_correlation.csv", "metric_different_halves.csv", "box_plots.png", "critic_curves.png",
@@ -39,7 +40,9 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
     ``old_names``: metric names without sections, as older sweeps wrote them. ``grids``: each
     finished trial logs sample and reconstruction grids of 28 px images (as older sweeps wrote
     them, not enlarged), the last one's pixels telling the trial apart."""
-    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    uri = f"sqlite:///{storage / 'mlflow.db'}"
+    create_sqlite_store(uri, storage / layout.ARTIFACTS)     # as a sweep makes it: a copy of the kept empty store
+    client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     experiment_id = (experiment.experiment_id if experiment else
                      client.create_experiment(name, artifact_location=(storage / "mlartifacts").as_uri()))
