@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from trainer.config import TrialConfig, parse_overrides
+from trainer.data import check_batch_size
 
 from .arg_types import user_path
 from .out_of_memory import out_of_memory_as_one_line
@@ -50,7 +51,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     # the trainer's torch is imported here, when the command runs, not with the parser of every command
     from trainer import load_dataset, train
-    from trainer.data import check_batch_size
 
     overrides = parse_overrides(args.overrides)
     if args.data_root is not None:
