@@ -40,12 +40,12 @@ def make_sweep(storage: Path, name: str, model: str, trials: list[dict], parent_
     ``old_names``: metric names without sections, as older sweeps wrote them. ``grids``: each
     finished trial logs sample and reconstruction grids of 28 px images (as older sweeps wrote
     them, not enlarged), the last one's pixels telling the trial apart."""
-    uri = f"sqlite:///{storage / 'mlflow.db'}"
-    create_sqlite_store(uri, storage / layout.ARTIFACTS)     # as a sweep makes it: a copy of the kept empty store
+    uri, artifacts = f"sqlite:///{storage / 'mlflow.db'}", storage / layout.ARTIFACTS
+    create_sqlite_store(uri, artifacts)           # as a sweep makes it: a copy of the kept empty store
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     experiment_id = (experiment.experiment_id if experiment else
-                     client.create_experiment(name, artifact_location=(storage / "mlartifacts").as_uri()))
+                     client.create_experiment(name, artifact_location=artifacts.as_uri()))
     parent = client.create_run(experiment_id, run_name=f"sweep {name}", tags={"kind": "sweep"}).info.run_id
     for i, trial in enumerate(trials):
         run = client.create_run(experiment_id, run_name=f"{name}_{i:05d}",

@@ -5,7 +5,7 @@ MLflow refuses, or a cache folder that cannot be written, and the store is built
 import sqlite3
 
 from orchestrator.empty_store import empty_store_path
-from orchestrator.layout import default_tracking_uri
+from orchestrator.layout import ARTIFACTS, default_tracking_uri
 from orchestrator.tracking import create_sqlite_store
 
 
@@ -28,7 +28,7 @@ def experiments(path) -> list[tuple]:
 
 
 def make_store(folder):
-    create_sqlite_store(default_tracking_uri(folder), folder / "mlartifacts")
+    create_sqlite_store(default_tracking_uri(folder), folder / ARTIFACTS)
     return folder / "mlflow.db"
 
 
@@ -40,7 +40,7 @@ def test_a_second_store_is_a_copy_of_the_kept_one_with_its_own_default_experimen
     copied = make_store(tmp_path / "second")
     assert schema(copied) == schema(built) == schema(kept)
     for store in (built, copied):
-        assert experiments(store) == [(0, "Default", f"{(store.parent / 'mlartifacts').as_uri()}/0")]
+        assert experiments(store) == [(0, "Default", f"{(store.parent / ARTIFACTS).as_uri()}/0")]
     assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["mlflow.db"]   # no staging file left
 
 
