@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.disk_room import check_disk_room
 from trainer import TrialConfig
 
 # the sweep tests' assert_* helpers say what differs; here, before tests/docker imports them
@@ -18,6 +19,11 @@ pytest.register_assert_rewrite("tests.orchestrator.sweep_helpers")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ALPHAGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A disk too full for the run: one line before the first test (tests/disk_room.py)."""
+    check_disk_room(Path(session.config.option.basetemp or tempfile.gettempdir()))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,31 @@
+"""The disk room a test run needs, checked before the first test: a run that fills its disk fails
+tests at random hours in (a checkpoint cut short, PostgreSQL refusing to start) and ends in a
+traceback of pytest's own when even its report cannot be written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestrator.writable import nearest_existing
+from trainer.memory import in_binary_units
+
+# With passed tests' folders deleted as they end (tmp_path_retention_policy in pyproject.toml), a
+# whole `make test` held at most 0.33 GB at once in its temporary folders (pytest's, Ray's, the
+# clusters'; sampled every 10 s on 2026-12-08), and its largest test, the wheelhouse's, about 1 GB
+# when it builds everything afresh; without the deletion a run held 5 GB by its end.
+NEED_BYTES = 2 * 2**30
+
+
+def check_disk_room(temp: Path, need: int | None = None) -> None:
+    """One line, and no test run, when the disk of the temporary folder has less than ``need``
+    (NEED_BYTES) free."""
+    need = NEED_BYTES if need is None else need
+    free = shutil.disk_usage(nearest_existing(temp)).free
+    if free < need:
+        raise pytest.UsageError(
+            f"the tests need about {in_binary_units(need)} free on the disk of {temp} (their sweeps, "
+            f"checkpoints, clusters and wheelhouse) but it has {in_binary_units(free)}: free space there, "
+            "or point TMPDIR (or --basetemp) at a disk with room")
