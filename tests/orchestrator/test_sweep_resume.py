@@ -128,7 +128,10 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
                 independent_critic={"enabled": False}, evaluation={"samples": 0})
-    spec["grid"]["lr_generator"] = [0.0001, 0.0005, 0.002, 0.01]
+    # the fast learners first (the grid's first 4 trials run together): the slow ones reach ASHA's
+    # first rung behind them, with a generator loss about 4 times theirs, and are stopped there. In
+    # the other order, whether ASHA stopped any trial hung on which of the first 4 reported first.
+    spec["grid"]["lr_generator"] = [0.01, 0.002, 0.0005, 0.0001]
     spec["trial"].update(max_iter=60, report_every=5)
     path = tmp_path / "asha_killed.yaml"
     path.write_text(yaml.safe_dump(spec))
