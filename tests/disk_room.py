@@ -13,9 +13,9 @@ from orchestrator.writable import nearest_existing
 from trainer.memory import in_binary_units
 
 # With passed tests' folders deleted as they end (tmp_path_retention_policy in pyproject.toml), a
-# whole `make test` held at most 0.33 GB at once in its temporary folders (pytest's, Ray's, the
-# clusters'; sampled every 10 s on 2026-12-08), and its largest test, the wheelhouse's, about 1 GB
-# when it builds everything afresh; without the deletion a run held 5 GB by its end.
+# whole `make test` held at most 1.1 GB at once in its temporary folders (pytest's, Ray's, the
+# clusters'; sampled every 5 s on 2026-12-08): the wheelhouse test's offline install, beside the
+# session's fixtures. Without the deletion a run held 5 GB by its end.
 NEED_BYTES = 2 * 2**30
 
 
