@@ -105,15 +105,16 @@ def test_only_rays_record_of_a_deleted_checkpoint_copy_is_quieted():
 
 def saved_as_stopped_early(storage, name, max_iter):
     """A condition for ``sweep_until``: Ray Tune's latest saved experiment state has a trial ended
-    before ``max_iter`` (stopped by the scheduler; the first to end may be one that finished)."""
+    before ``max_iter`` (stopped by the scheduler; the first to end may be one that finished) and a
+    trial not yet ended (a sweep killed with every trial ended has nothing left to resume)."""
     def stopped():
         saved = sorted((storage / name).glob("experiment_state-*.json"))
         try:
-            trials = json.loads(saved[-1].read_text())["trial_data"] if saved else []
-            return any(json.loads(trial)["status"] == "TERMINATED"
-                       and json.loads(metadata)["last_result"][layout.ITERATION] < max_iter
-                       for trial, metadata in trials)
-        except (OSError, ValueError, KeyError, TypeError):      # being written
+            trials = [(json.loads(trial)["status"], json.loads(metadata)["last_result"])
+                      for trial, metadata in (json.loads(saved[-1].read_text())["trial_data"] if saved else [])]
+            return (any(status == "TERMINATED" and last[layout.ITERATION] < max_iter for status, last in trials)
+                    and any(status != "TERMINATED" for status, _ in trials))
+        except (OSError, ValueError, KeyError, TypeError):      # being written, or a trial not yet reported
             return False
     return stopped
 
@@ -128,11 +129,15 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     spec = yaml.safe_load(SMOKE.read_text())
     spec.update(name="asha_killed", scheduler="asha", metric="loss/generator", mode="min",
                 independent_critic={"enabled": False}, evaluation={"samples": 0})
-    # the fast learners first (the grid's first 4 trials run together): the slow ones reach ASHA's
-    # first rung behind them, with a generator loss about 4 times theirs, and are stopped there. In
-    # the other order, whether ASHA stopped any trial hung on which of the first 4 reported first.
+    # one trial at a time, the fast learners first: the slow ones reach ASHA's first rung behind
+    # them, with a generator loss about 4 times theirs, and are stopped there at iteration 10 (its
+    # 2nd checkpoint, which makes Ray Tune save its state at once): the first stop is the 3rd trial,
+    # with 5 still to come, about 1 s each. Four at once, whether ASHA stopped any trial hung on
+    # which of the first 4 reported first (slow learners first), or the stops came last and every
+    # trial had ended before the kill (fast learners first: "nothing to resume", stop 44's CI).
     spec["grid"]["lr_generator"] = [0.01, 0.002, 0.0005, 0.0001]
     spec["trial"].update(max_iter=60, report_every=5)
+    spec["resources"]["cpus"] = 2                # one trial at a time on a 2-core machine (CI, this one)
     path = tmp_path / "asha_killed.yaml"
     path.write_text(yaml.safe_dump(spec))
     returncode, _, stderr = sweep_until(path, tmp_path, saved_as_stopped_early(tmp_path, "asha_killed", 60),
