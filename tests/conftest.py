@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.disk_room import check_disk_room
+from tests.disk_room import check_run_room
 from trainer import TrialConfig
 
 # the sweep tests' assert_* helpers say what differs; here, before tests/docker imports them
@@ -23,7 +23,7 @@ SHARED_DATA = Path(os.environ.get("ALPHAGAN_SHARED_DATA", REPO.parent / "shared"
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A disk too full for the run: one line before the first test (tests/disk_room.py)."""
-    check_disk_room(Path(session.config.option.basetemp or tempfile.gettempdir()))
+    check_run_room(Path(session.config.option.basetemp or tempfile.gettempdir()))
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests import disk_room
 from tests.conftest import REPO
 from tests.disk_room import check_disk_room
 
@@ -36,3 +39,19 @@ def test_pytest_stops_before_the_first_test_when_the_disk_is_too_full(tmp_path):
     assert run.returncode == pytest.ExitCode.USAGE_ERROR, output
     assert "ERROR: the tests need about" in output and "TMPDIR" in output, output
     assert "passed" not in output and "Traceback" not in output, output
+
+
+def test_tmp_is_checked_too_where_the_temporary_folder_is_on_another_disk(monkeypatch):
+    """The clusters stay in /tmp whatever TMPDIR says: a TMPDIR on another disk with room does not
+    hide a full /tmp. /dev/shm stands for that other disk."""
+    other = Path("/dev/shm")
+    if not other.is_dir() or os.stat(other).st_dev == os.stat(disk_room.CLUSTER_TEMP).st_dev:
+        pytest.skip("needs /dev/shm on a disk of its own")
+    monkeypatch.setattr(disk_room, "NEED_BYTES", 1)
+    monkeypatch.setattr(disk_room, "CLUSTER_NEED_BYTES", shutil.disk_usage("/tmp").free + 2**40)
+    with pytest.raises(pytest.UsageError) as raised:
+        disk_room.check_run_room(other)
+    message = str(raised.value)
+    assert "\n" not in message and "free on the disk of /tmp (their clusters'" in message, message
+    assert message.endswith("mount a larger /tmp"), message
+    disk_room.check_run_room(disk_room.CLUSTER_TEMP / "pytest-base")   # the same disk: its one need
