@@ -48,7 +48,7 @@ def test_tmp_is_checked_too_where_the_temporary_folder_is_on_another_disk(monkey
     if not other.is_dir() or os.stat(other).st_dev == os.stat(disk_room.CLUSTER_TEMP).st_dev:
         pytest.skip("needs /dev/shm on a disk of its own")
     monkeypatch.setattr(disk_room, "NEED_BYTES", 1)
-    monkeypatch.setattr(disk_room, "CLUSTER_NEED_BYTES", shutil.disk_usage("/tmp").free + 2**40)
+    monkeypatch.setattr(disk_room, "CLUSTER_NEED_BYTES", shutil.disk_usage(disk_room.CLUSTER_TEMP).free + 2**40)
     with pytest.raises(pytest.UsageError) as raised:
         disk_room.check_run_room(other)
     message = str(raised.value)

@@ -134,7 +134,7 @@ def test_a_driver_killed_after_asha_stopped_a_trial_still_ends_its_sweep(tmp_pat
     # 2nd checkpoint, which makes Ray Tune save its state at once): the first stop is the 3rd trial,
     # with 5 still to come, about 1 s each. Four at once, whether ASHA stopped any trial hung on
     # which of the first 4 reported first (slow learners first), or the stops came last and every
-    # trial had ended before the kill (fast learners first: "nothing to resume", stop 44's CI).
+    # trial had ended before the kill (fast learners first: "nothing to resume", in a CI run).
     spec["grid"]["lr_generator"] = [0.01, 0.002, 0.0005, 0.0001]
     spec["trial"].update(max_iter=60, report_every=5)
     spec["resources"]["cpus"] = 2                # one trial at a time on a 2-core machine (CI, this one)

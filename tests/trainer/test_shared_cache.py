@@ -4,6 +4,7 @@ and is memory-mapped: readers on a node share one copy."""
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from trainer.data import DatasetError, load_dataset
-from trainer.data.shared_cache import cached_arrays
+from trainer.data.shared_cache import _build, _locked, cached_arrays
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -71,26 +72,18 @@ WAITER = textwrap.dedent("""
 def test_a_process_that_finds_the_cache_being_built_waits_and_reads_it_without_building(tmp_path):
     """The builder's lock held (here by this test, which builds meanwhile): a trial that finds no
     cache says it waits, and once the lock is free reads what was built instead of building again."""
-    import fcntl
-    import select
-
     env = {**os.environ, "ALPHAGAN_CACHE": str(tmp_path), "PYTHONPATH": str(REPO)}
-    with open(tmp_path / "thing.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(tmp_path / "thing.lock", log=lambda message: None):
         waiter = subprocess.Popen([sys.executable, "-c", WAITER], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        try:
-            ready, _, _ = select.select([waiter.stdout], [], [], 120)
-            first = waiter.stdout.readline() if ready else "(nothing in 120 s)"
-            if waiter.poll() is not None:
-                first += waiter.stderr.read()[-3000:]
-            assert first.startswith(f"dataset cache: another process is building {tmp_path / 'thing'}; "
-                                    "waiting for it"), first
-            from trainer.data.shared_cache import _build
-            _build(tmp_path / "thing", lambda: ({"a": np.arange(3, dtype=np.uint8)}, "built by the test"))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-        rest, stderr = waiter.communicate(timeout=120)
+        ready, _, _ = select.select([waiter.stdout], [], [], 120)
+        first = waiter.stdout.readline() if ready else "(nothing in 120 s)"
+        if waiter.poll() is not None:
+            first += waiter.stderr.read()[-3000:]
+        assert first.startswith(f"dataset cache: another process is building {tmp_path / 'thing'}; "
+                                "waiting for it"), first
+        _build(tmp_path / "thing", lambda: ({"a": np.arange(3, dtype=np.uint8)}, "built by the test"))
+    rest, stderr = waiter.communicate(timeout=120)
     assert waiter.returncode == 0, stderr[-3000:]
     assert "dataset cache: built by another process (waited" in rest
     assert "BUILT HERE" not in rest and "READ [0, 1, 2] built by the test" in rest, rest
